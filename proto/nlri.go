@@ -1,0 +1,259 @@
+package proto
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// RD is a route distinguisher (RFC 4364 §4.2) in wire form: a 2-byte type then 6 bytes of
+// value. The zero RD (type 0, value 0) is what plain unicast NLRI carry.
+type RD [8]byte
+
+// Route distinguisher types.
+const (
+	RDType0 uint16 = 0 // 2-byte AS : 4-byte number
+	RDType1 uint16 = 1 // IPv4 address : 2-byte number
+	RDType2 uint16 = 2 // 4-byte AS : 2-byte number
+)
+
+// Type returns the RD's type field.
+func (rd RD) Type() uint16 { return binary.BigEndian.Uint16(rd[:2]) }
+
+// String formats the RD as "admin:assigned" the way GoBGP prints it.
+func (rd RD) String() string {
+	switch rd.Type() {
+	case RDType0:
+		return fmt.Sprintf("%d:%d", binary.BigEndian.Uint16(rd[2:]), binary.BigEndian.Uint32(rd[4:]))
+	case RDType1:
+		return fmt.Sprintf("%s:%d", netip.AddrFrom4([4]byte(rd[2:6])), binary.BigEndian.Uint16(rd[6:]))
+	case RDType2:
+		return fmt.Sprintf("%d:%d", binary.BigEndian.Uint32(rd[2:]), binary.BigEndian.Uint16(rd[6:]))
+	}
+	return fmt.Sprintf("rd-type%d:%x", rd.Type(), rd[2:])
+}
+
+// RD0 builds a type 0 route distinguisher.
+func RD0(as uint16, n uint32) RD {
+	var rd RD
+	binary.BigEndian.PutUint16(rd[2:], as)
+	binary.BigEndian.PutUint32(rd[4:], n)
+	return rd
+}
+
+// RD1 builds a type 1 route distinguisher; a must be IPv4.
+func RD1(a netip.Addr, n uint16) RD {
+	var rd RD
+	binary.BigEndian.PutUint16(rd[:2], RDType1)
+	a4 := a.As4()
+	copy(rd[2:6], a4[:])
+	binary.BigEndian.PutUint16(rd[6:], n)
+	return rd
+}
+
+// RD2 builds a type 2 route distinguisher.
+func RD2(as uint32, n uint16) RD {
+	var rd RD
+	binary.BigEndian.PutUint16(rd[:2], RDType2)
+	binary.BigEndian.PutUint32(rd[2:], as)
+	binary.BigEndian.PutUint16(rd[6:], n)
+	return rd
+}
+
+// MaxLabels is the deepest MPLS label stack an NLRI may carry here.
+const MaxLabels = 3
+
+// WithdrawLabel is the 3-byte label field value RFC 8277 §2.4 sends in withdrawals.
+const WithdrawLabel uint32 = 0x800000
+
+// LabelStack is an MPLS label stack of up to MaxLabels 20-bit labels, a small value.
+type LabelStack struct {
+	N      uint8
+	Labels [MaxLabels]uint32
+}
+
+// Label1 returns a stack of one label.
+func Label1(l uint32) LabelStack { return LabelStack{N: 1, Labels: [MaxLabels]uint32{l & 0xfffff}} }
+
+// NLRI is one decoded reachability entry: a prefix (host bits masked), the ADD-PATH path
+// identifier when negotiated (RFC 7911), and for VPN families the route distinguisher and
+// label stack. It is a value with no pointers into the message.
+type NLRI struct {
+	Prefix netip.Prefix
+	PathID uint32
+	RD     RD
+	Labels LabelStack
+}
+
+// Errors of NLRI syntax; callers classify them (Withdrawn Routes and NLRI fields, or
+// MP_REACH/MP_UNREACH attributes) per RFC 7606 §5.3.
+var (
+	ErrNLRITruncated     = errors.New("NLRI truncated")
+	ErrNLRIPrefixTooLong = errors.New("NLRI prefix length exceeds the address length")
+	ErrNLRIBadLabels     = errors.New("NLRI label stack malformed or too deep")
+	ErrNLRIFamily        = errors.New("NLRI of an unsupported address family")
+)
+
+// NLRIIter iterates the NLRI of one field (the UPDATE NLRI or Withdrawn Routes field, or
+// the NLRI of MP_REACH_NLRI / MP_UNREACH_NLRI) without allocating. It is a small value
+// owned by the caller; it aliases the message bytes.
+type NLRIIter struct {
+	r       Reader
+	fam     Family
+	addPath bool
+	err     error
+}
+
+// IterNLRI returns an iterator over b holding NLRI of family fam, with ADD-PATH path
+// identifiers when addPath is set.
+func IterNLRI(b []byte, fam Family, addPath bool) NLRIIter {
+	it := NLRIIter{r: NewReader(b), fam: fam, addPath: addPath}
+	if !fam.Supported() {
+		it.err = ErrNLRIFamily
+	}
+	return it
+}
+
+// Next decodes the next entry into n and reports whether there was one. It stops at the
+// end of the field or at the first malformed entry; Err tells which.
+func (it *NLRIIter) Next(n *NLRI) bool {
+	if it.err != nil || it.r.Empty() {
+		return false
+	}
+	if err := decodeNLRI(&it.r, it.fam, it.addPath, n); err != nil {
+		it.err = err
+		return false
+	}
+	return true
+}
+
+// Err returns the error that stopped iteration, nil at a clean end.
+func (it *NLRIIter) Err() error { return it.err }
+
+// ValidateNLRI checks a whole NLRI field and returns how many entries it holds. An UPDATE
+// is validated before any of it is applied, so a later iteration of the same bytes cannot
+// fail halfway (RFC 7606 §5.3 requires the decision before the routes are used).
+func ValidateNLRI(b []byte, fam Family, addPath bool) (int, error) {
+	it := IterNLRI(b, fam, addPath)
+	var n NLRI
+	count := 0
+	for it.Next(&n) {
+		count++
+	}
+	return count, it.Err()
+}
+
+func decodeNLRI(r *Reader, fam Family, addPath bool, n *NLRI) error {
+	*n = NLRI{}
+	if addPath {
+		n.PathID = r.U32()
+	}
+	bits := int(r.U8())
+	if !r.Ok() {
+		return ErrNLRITruncated
+	}
+	if fam.IsVPN() {
+		for {
+			if bits < 24 {
+				return ErrNLRIBadLabels
+			}
+			v := r.U24()
+			if !r.Ok() {
+				return ErrNLRITruncated
+			}
+			bits -= 24
+			if v == WithdrawLabel || v == 0 && n.Labels.N == 0 {
+				// RFC 8277 §2.4: a withdrawal's label field carries no stack.
+				break
+			}
+			if int(n.Labels.N) == MaxLabels {
+				return ErrNLRIBadLabels
+			}
+			n.Labels.Labels[n.Labels.N] = v >> 4
+			n.Labels.N++
+			if v&1 == 1 {
+				break
+			}
+		}
+		if bits < 64 {
+			return ErrNLRIBadLabels
+		}
+		if !r.Copy(n.RD[:]) {
+			return ErrNLRITruncated
+		}
+		bits -= 64
+	}
+	alen := fam.AddrLen()
+	if bits > alen*8 {
+		return ErrNLRIPrefixTooLong
+	}
+	nb := (bits + 7) / 8
+	var a [16]byte
+	if !r.Copy(a[:nb]) {
+		return ErrNLRITruncated
+	}
+	if rem := bits % 8; rem != 0 {
+		a[nb-1] &= 0xff << (8 - rem)
+	}
+	if alen == 4 {
+		n.Prefix = netip.PrefixFrom(netip.AddrFrom4([4]byte(a[:4])), bits)
+	} else {
+		n.Prefix = netip.PrefixFrom(netip.AddrFrom16(a), bits)
+	}
+	return nil
+}
+
+// NLRILen returns the encoded length of n in family fam.
+func NLRILen(fam Family, addPath bool, n *NLRI) int {
+	l := 1 + (n.Prefix.Bits()+7)/8
+	if addPath {
+		l += 4
+	}
+	if fam.IsVPN() {
+		l += 8 + 3*max(1, int(n.Labels.N))
+	}
+	return l
+}
+
+// AppendNLRI appends the wire form of n in family fam to dst. A VPN NLRI with an empty
+// label stack is encoded with the RFC 8277 withdrawal label. The prefix must belong to
+// fam's address family.
+func AppendNLRI(dst []byte, fam Family, addPath bool, n *NLRI) []byte {
+	if addPath {
+		dst = binary.BigEndian.AppendUint32(dst, n.PathID)
+	}
+	bits := n.Prefix.Bits()
+	if bits < 0 {
+		bits = 0
+	}
+	if fam.IsVPN() {
+		nl := int(n.Labels.N)
+		dst = append(dst, byte(bits+64+24*max(1, nl)))
+		if nl == 0 {
+			dst = append(dst, byte(WithdrawLabel>>16), 0, 0)
+		}
+		for i := 0; i < nl; i++ {
+			v := n.Labels.Labels[i] << 4
+			if i == nl-1 {
+				v |= 1
+			}
+			dst = append(dst, byte(v>>16), byte(v>>8), byte(v))
+		}
+		dst = append(dst, n.RD[:]...)
+	} else {
+		dst = append(dst, byte(bits))
+	}
+	a := n.Prefix.Addr().As16()
+	raw := a[:]
+	if n.Prefix.Addr().Is4() {
+		raw = a[12:]
+	}
+	nb := (bits + 7) / 8
+	start := len(dst)
+	dst = append(dst, raw[:nb]...)
+	if rem := bits % 8; rem != 0 {
+		dst[start+nb-1] &= 0xff << (8 - rem)
+	}
+	return dst
+}

@@ -1,0 +1,163 @@
+package proto
+
+import "encoding/binary"
+
+// Reader reads big-endian fields from a byte slice without ever indexing past its end.
+// It is the only place in proto that indexes wire bytes: decoders read through it.
+//
+// A Reader has a sticky failure: the first read past the end marks it failed, returns
+// zero values from then on, and Ok reports false. A decoder reads a whole structure and
+// checks Ok once, the way a declarative grammar would, instead of checking every field.
+//
+// A Reader is a small value owned by one decoder call; slices it returns alias the input.
+type Reader struct {
+	b      []byte
+	off    int
+	failed bool
+}
+
+// NewReader returns a Reader over b.
+func NewReader(b []byte) Reader { return Reader{b: b} }
+
+// Ok reports whether every read so far stayed within the input.
+func (r *Reader) Ok() bool { return !r.failed }
+
+// Len returns the number of unread bytes (0 after a failure).
+func (r *Reader) Len() int {
+	if r.failed {
+		return 0
+	}
+	return len(r.b) - r.off
+}
+
+// Empty reports whether all input has been read (or a read failed).
+func (r *Reader) Empty() bool { return r.Len() == 0 }
+
+// Offset returns how many bytes have been consumed.
+func (r *Reader) Offset() int { return r.off }
+
+// fail marks the reader failed and returns false.
+func (r *Reader) fail() bool {
+	r.failed = true
+	r.off = len(r.b)
+	return false
+}
+
+// need reports whether n more bytes are available, failing the reader if not.
+func (r *Reader) need(n int) bool {
+	if r.failed {
+		return false
+	}
+	if n < 0 || len(r.b)-r.off < n {
+		return r.fail()
+	}
+	return true
+}
+
+// U8 reads one byte.
+func (r *Reader) U8() uint8 {
+	if !r.need(1) {
+		return 0
+	}
+	v := r.b[r.off]
+	r.off++
+	return v
+}
+
+// U16 reads a big-endian uint16.
+func (r *Reader) U16() uint16 {
+	if !r.need(2) {
+		return 0
+	}
+	v := binary.BigEndian.Uint16(r.b[r.off:])
+	r.off += 2
+	return v
+}
+
+// U24 reads a big-endian 24-bit value.
+func (r *Reader) U24() uint32 {
+	if !r.need(3) {
+		return 0
+	}
+	v := uint32(r.b[r.off])<<16 | uint32(r.b[r.off+1])<<8 | uint32(r.b[r.off+2])
+	r.off += 3
+	return v
+}
+
+// U32 reads a big-endian uint32.
+func (r *Reader) U32() uint32 {
+	if !r.need(4) {
+		return 0
+	}
+	v := binary.BigEndian.Uint32(r.b[r.off:])
+	r.off += 4
+	return v
+}
+
+// U64 reads a big-endian uint64.
+func (r *Reader) U64() uint64 {
+	if !r.need(8) {
+		return 0
+	}
+	v := binary.BigEndian.Uint64(r.b[r.off:])
+	r.off += 8
+	return v
+}
+
+// Bytes returns the next n bytes, aliasing the input (nil on failure).
+func (r *Reader) Bytes(n int) []byte {
+	if !r.need(n) {
+		return nil
+	}
+	v := r.b[r.off : r.off+n : r.off+n]
+	r.off += n
+	return v
+}
+
+// Copy reads len(dst) bytes into dst and reports success.
+func (r *Reader) Copy(dst []byte) bool {
+	if !r.need(len(dst)) {
+		return false
+	}
+	copy(dst, r.b[r.off:])
+	r.off += len(dst)
+	return true
+}
+
+// Skip advances n bytes.
+func (r *Reader) Skip(n int) bool {
+	if !r.need(n) {
+		return false
+	}
+	r.off += n
+	return true
+}
+
+// Sub returns a Reader over the next n bytes and advances past them. On failure the
+// returned Reader is already failed, so reads through it yield zero values.
+func (r *Reader) Sub(n int) Reader {
+	if !r.need(n) {
+		return Reader{failed: true}
+	}
+	s := Reader{b: r.b[r.off : r.off+n : r.off+n]}
+	r.off += n
+	return s
+}
+
+// Rest returns every unread byte and consumes them.
+func (r *Reader) Rest() []byte {
+	if r.failed {
+		return nil
+	}
+	v := r.b[r.off:len(r.b):len(r.b)]
+	r.off = len(r.b)
+	return v
+}
+
+// Peek returns the byte at the read position without consuming it.
+func (r *Reader) Peek() (uint8, bool) {
+	if r.failed || r.off >= len(r.b) {
+		return 0, false
+	}
+	return r.b[r.off], true
+}
