@@ -130,7 +130,9 @@ func TestSendBufferStalledFor(t *testing.T) {
 	b.AppendBulk(msg('u', 10))
 	stop := startWriter(t, b, w)
 	defer stop()
-	waitFor(t, func() bool { return b.StalledFor() == 0 && b.Queued() == 10 && func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.inFlight == 10 }() })
+	waitFor(t, func() bool {
+		return b.StalledFor() == 0 && b.Queued() == 10 && func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.inFlight == 10 }()
+	})
 	mu.Lock()
 	now = now.Add(9 * time.Minute)
 	mu.Unlock()
