@@ -1,0 +1,128 @@
+package rib
+
+// Entry is every path known for one prefix in one table (the Adj-RIB-In of all peers for
+// that prefix, RFC 4271 §3.2) and the index of the selected best path.
+//
+// Owner: the db.partition task of the partition its key hashes to; nothing else reads or
+// writes it. Cardinality: one per prefix per table. Lifetime: from the first path until
+// the last path and the last listener state are gone.
+type Entry struct {
+	paths []Path
+	best  int32 // index into paths, -1 when no path is usable
+}
+
+// NewEntry returns an empty entry.
+func NewEntry() *Entry { return &Entry{best: -1} }
+
+// Paths returns the entry's paths; the slice is owned by the entry.
+func (e *Entry) Paths() []Path { return e.paths }
+
+// Best returns the best path, or nil.
+func (e *Entry) Best() *Path {
+	if e.best < 0 {
+		return nil
+	}
+	return &e.paths[e.best]
+}
+
+// Empty reports whether the entry holds no path.
+func (e *Entry) Empty() bool { return len(e.paths) == 0 }
+
+func (e *Entry) find(src *Source, id uint32) int {
+	for i := range e.paths {
+		if e.paths[i].Src == src && e.paths[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// Upsert adds p or replaces the path with the same source and path id. It returns the
+// replaced path's attributes (nil when p is new) so the caller can release them, and
+// whether the stored path changed at all.
+func (e *Entry) Upsert(p Path) (old *Attrs, changed bool) {
+	i := e.find(p.Src, p.ID)
+	if i < 0 {
+		e.paths = append(e.paths, p)
+		return nil, true
+	}
+	q := &e.paths[i]
+	if q.Attrs == p.Attrs && q.Labels == p.Labels && q.Flags == p.Flags {
+		return p.Attrs, false
+	}
+	old = q.Attrs
+	*q = p
+	return old, true
+}
+
+// Remove deletes the path of src with path id id and returns its attributes (nil when
+// absent) for the caller to release.
+func (e *Entry) Remove(src *Source, id uint32) *Attrs {
+	i := e.find(src, id)
+	if i < 0 {
+		return nil
+	}
+	return e.removeAt(i)
+}
+
+// RemoveSource deletes every path of src (a session going down) and calls release for
+// each one's attributes. It returns how many were removed.
+func (e *Entry) RemoveSource(src *Source, release func(*Attrs)) int {
+	n := 0
+	for i := 0; i < len(e.paths); {
+		if e.paths[i].Src == src {
+			release(e.removeAt(i))
+			n++
+			continue
+		}
+		i++
+	}
+	return n
+}
+
+// UpdateFlags applies fn to every path of src and reports whether any flag changed.
+func (e *Entry) UpdateFlags(src *Source, fn func(uint8) uint8) bool {
+	changed := false
+	for i := range e.paths {
+		if e.paths[i].Src == src {
+			if f := fn(e.paths[i].Flags); f != e.paths[i].Flags {
+				e.paths[i].Flags = f
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+func (e *Entry) removeAt(i int) *Attrs {
+	a := e.paths[i].Attrs
+	last := len(e.paths) - 1
+	e.paths[i] = e.paths[last]
+	e.paths[last] = Path{}
+	e.paths = e.paths[:last]
+	if len(e.paths) == 0 {
+		e.paths = nil // give the backing array back with the last path
+	}
+	return a
+}
+
+// Snapshot returns a copy of the current best path (the zero Path when none). Take it
+// before modifying the entry and hand it to Select afterwards: modifications move paths.
+func (e *Entry) Snapshot() Path {
+	if b := e.Best(); b != nil {
+		return *b
+	}
+	return Path{}
+}
+
+// Select runs best-path selection and reports whether the best path changed from prev (a
+// Snapshot): a different path, or the same path with other attributes, labels or flags.
+// Listeners are notified only then.
+func (e *Entry) Select(o *BestOptions, prev Path) (changed bool) {
+	e.best = int32(o.SelectBest(e.paths))
+	after := e.Best()
+	if after == nil {
+		return prev.Src != nil
+	}
+	return *after != prev
+}
