@@ -1,0 +1,527 @@
+package proto
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"unsafe"
+)
+
+// Errors the UpdateBuilder reports from AppendMessages. Each is wrapped with the family
+// and the prefix or attribute length it is about.
+var (
+	// ErrAttrsTooLarge: an attribute set (with its MP_REACH_NLRI header and next hop) is
+	// so large that not even one prefix fits beside it in a message of the session's
+	// maximum size. The prefix is withdrawn instead, so the peer does not keep a stale
+	// older route for it.
+	ErrAttrsTooLarge = errors.New("attribute set too large for one message")
+	// ErrBadAttrs: the attribute bytes handed to Announce are not a well-formed run of
+	// path attributes, or contain MP_REACH_NLRI/MP_UNREACH_NLRI. The prefix is withdrawn.
+	ErrBadAttrs = errors.New("malformed attribute encoding")
+	// ErrBadNextHop: the next hop is missing or of an address family the NLRI family
+	// cannot carry (RFC 4760 §3, RFC 4364 §4.3.2, RFC 4659 §3.2). The prefix is withdrawn.
+	ErrBadNextHop = errors.New("next hop unusable for the family")
+	// ErrBadPrefix: the family is unsupported or the prefix is invalid or of the other
+	// address family. The entry is dropped.
+	ErrBadPrefix = errors.New("prefix unusable for the family")
+)
+
+// MPNextHop is the next hop the builder writes into MP_REACH_NLRI: Addr is the global
+// next hop and LinkLocal, when valid, the IPv6 link-local one (RFC 2545 §3). For IPv6
+// families an IPv4 Addr is sent IPv4-mapped (RFC 4659 §3.2.1.2). For IPv4 unicast a valid
+// Addr is written as the NEXT_HOP attribute (replacing one in the attribute bytes); the
+// zero MPNextHop means the attribute bytes carry NEXT_HOP themselves.
+type MPNextHop struct {
+	Addr      netip.Addr
+	LinkLocal netip.Addr
+}
+
+// UpdateBuilder packs withdrawals and announcements into UPDATE messages.
+//
+// Use: Reset with the RibOut's session options, queue a batch with Withdraw and Announce,
+// then AppendMessages writes whole BGP messages (header included) one after another into
+// a caller's buffer. Those bytes are what every in-sync peer of the RibOut is sent: encode
+// once, append the same bytes to each peer's send buffer.
+//
+// Packing: withdrawals come first (IPv4 unicast in the Withdrawn Routes field, other
+// families in MP_UNREACH_NLRI), then the announcements of each attribute set in the order
+// the sets were first seen. Prefixes that share a family, next hop and attribute bytes
+// are packed together, whatever order they were queued in, into as few messages as fit
+// the session's limit (opts.MaxLen(): 4096, or 65535 with RFC 8654 extended messages);
+// each message is filled as full as possible and never exceeds the limit. IPv4 unicast
+// uses the classic NLRI field; IPv6, VPNv4 and VPNv6 use MP_REACH_NLRI, sent as the first
+// attribute (RFC 7606 §5.1) followed by the caller's attribute bytes.
+//
+// Allocation: after the first few batches have grown its buffers, a batch allocates
+// nothing (as long as dst has room). Memory grows to the largest batch and is kept.
+//
+// Owner: one send task (a scheduling group's bgp.send instance); not safe for concurrent
+// use. Cardinality: one per send task. Lifetime: the task's; reused for every batch.
+type UpdateBuilder struct {
+	opts   SessionOptions
+	maxLen int
+
+	wd [numFamilies][]byte // encoded withdrawn NLRI per family
+
+	groups []annGroup         // announcement sets, in first-seen order; reused
+	index  map[groupKey]int32 // group key → index in groups
+	cur    int32              // the group of the last Announce, -1 when none
+	nlri   NLRI               // scratch for VPN withdrawals (labels cleared)
+	err    error              // the first problem of the batch
+	nerr   int                // how many entries had a problem
+}
+
+// numFamilies is the number of families the builder handles; famIndex maps them.
+const numFamilies = 4
+
+var builderFamilies = [numFamilies]Family{IPv4Unicast, IPv6Unicast, VPNv4, VPNv6}
+
+func famIndex(f Family) int {
+	switch f {
+	case IPv4Unicast:
+		return 0
+	case IPv6Unicast:
+		return 1
+	case VPNv4:
+		return 2
+	case VPNv6:
+		return 3
+	}
+	return -1
+}
+
+type groupKey struct {
+	fam   Family
+	nh    MPNextHop
+	attrs string
+}
+
+// annGroup is one attribute set's announcements.
+type annGroup struct {
+	groupKey
+	nlri  []byte // encoded NLRI, back to back; reused across batches
+	fixed int    // message bytes besides NLRI, with a one-byte MP_REACH length
+	mpVal int    // MP_REACH_NLRI value bytes besides NLRI (0 for IPv4 unicast)
+	nhAt  int    // IPv4 unicast with nh: where NEXT_HOP goes in attrs
+	nhEnd int    // and where the attribute bytes resume (skipping a NEXT_HOP in attrs)
+}
+
+// NewUpdateBuilder returns a builder for a session with opts.
+func NewUpdateBuilder(opts *SessionOptions) *UpdateBuilder {
+	b := &UpdateBuilder{index: make(map[groupKey]int32)}
+	b.Reset(opts)
+	return b
+}
+
+// Reset discards any queued entries and error and sets the session options for the next
+// batch. Buffers are kept for reuse.
+func (b *UpdateBuilder) Reset(opts *SessionOptions) {
+	if opts != nil {
+		b.opts = *opts
+	}
+	b.maxLen = b.opts.MaxLen()
+	for i := range b.wd {
+		b.wd[i] = b.wd[i][:0]
+	}
+	for i := range b.groups {
+		b.groups[i].attrs = "" // do not keep the caller's bytes alive
+	}
+	b.groups = b.groups[:0]
+	if b.index == nil {
+		b.index = make(map[groupKey]int32)
+	}
+	clear(b.index)
+	b.cur = -1
+	b.err, b.nerr = nil, 0
+}
+
+// Err returns the first problem of the batch so far (see AppendMessages).
+func (b *UpdateBuilder) Err() error { return b.err }
+
+func (b *UpdateBuilder) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+	b.nerr++
+}
+
+// validPrefix reports whether p can be an NLRI of fam.
+func validPrefix(fam Family, p netip.Prefix) bool {
+	if !p.IsValid() {
+		return false
+	}
+	if fam.AFI == AFIIPv4 {
+		return p.Addr().Is4()
+	}
+	return p.Addr().Is6()
+}
+
+// Withdraw queues the withdrawal of n in fam. The path identifier is sent when the
+// session has ADD-PATH for fam; a VPN withdrawal carries the RFC 8277 §2.4 withdrawal
+// label instead of n's labels.
+func (b *UpdateBuilder) Withdraw(fam Family, n *NLRI) {
+	fi := famIndex(fam)
+	if fi < 0 || !validPrefix(fam, n.Prefix) {
+		b.fail(fmt.Errorf("withdraw %v %v: %w", fam, n.Prefix, ErrBadPrefix))
+		return
+	}
+	b.withdraw(fi, fam, n)
+}
+
+func (b *UpdateBuilder) withdraw(fi int, fam Family, n *NLRI) {
+	if fam.IsVPN() && n.Labels.N != 0 {
+		b.nlri = *n
+		b.nlri.Labels = LabelStack{}
+		n = &b.nlri
+	}
+	b.wd[fi] = AppendNLRI(b.wd[fi], fam, b.opts.AddPath.Has(fam), n)
+}
+
+// Announce queues the announcement of n in fam with the attribute set attrs (the output
+// of AppendAttrs for this session, without MP_REACH/MP_UNREACH) and, for families other
+// than IPv4 unicast, next hop nh (see MPNextHop). The builder keeps a reference to attrs
+// until the next Reset: the bytes must not change until AppendMessages has returned.
+//
+// Entries are grouped by (fam, nh, attrs content); handing the same slice (for example
+// an interned encoding) for every prefix of a set makes grouping cost one comparison of
+// pointers. An announcement the builder cannot encode is queued as a withdrawal and
+// reported by AppendMessages.
+func (b *UpdateBuilder) Announce(fam Family, attrs []byte, nh MPNextHop, n *NLRI) {
+	b.AnnounceString(fam, unsafe.String(unsafe.SliceData(attrs), len(attrs)), nh, n)
+}
+
+// AnnounceString is Announce for attribute bytes held in a string (as interned attribute
+// sets are).
+func (b *UpdateBuilder) AnnounceString(fam Family, attrs string, nh MPNextHop, n *NLRI) {
+	fi := famIndex(fam)
+	if fi < 0 || !validPrefix(fam, n.Prefix) {
+		b.fail(fmt.Errorf("announce %v %v: %w", fam, n.Prefix, ErrBadPrefix))
+		return
+	}
+	if fam == IPv4Unicast && !nh.Addr.IsValid() {
+		nh = MPNextHop{}
+	}
+	g := b.group(fam, attrs, nh)
+	if g == nil {
+		b.withdraw(fi, fam, n)
+		return
+	}
+	addPath := b.opts.AddPath.Has(fam)
+	l := NLRILen(fam, addPath, n)
+	need := g.fixed + l
+	if g.mpVal > 0 {
+		need += attrHeaderLen(g.mpVal+l) - 3
+	}
+	if need > b.maxLen {
+		b.fail(fmt.Errorf("announce %v %v with %d attribute bytes: %d-byte message over the %d-byte limit: %w",
+			fam, n.Prefix, len(attrs), need, b.maxLen, ErrAttrsTooLarge))
+		b.withdraw(fi, fam, n)
+		return
+	}
+	g.nlri = AppendNLRI(g.nlri, fam, addPath, n)
+}
+
+// group returns the group for (fam, attrs, nh), creating it; nil (with the error recorded)
+// when the attribute set or next hop cannot be encoded.
+func (b *UpdateBuilder) group(fam Family, attrs string, nh MPNextHop) *annGroup {
+	if b.cur >= 0 {
+		g := &b.groups[b.cur]
+		if g.fam == fam && g.nh == nh && g.attrs == attrs {
+			return g
+		}
+	}
+	k := groupKey{fam: fam, nh: nh, attrs: attrs}
+	if i, ok := b.index[k]; ok {
+		b.cur = i
+		return &b.groups[i]
+	}
+	var g annGroup
+	g.groupKey = k
+	if err := b.layout(&g); err != nil {
+		b.fail(fmt.Errorf("announce %v with %d attribute bytes: %w", fam, len(attrs), err))
+		return nil
+	}
+	n := len(b.groups)
+	if n < cap(b.groups) {
+		b.groups = b.groups[:n+1]
+		g.nlri = b.groups[n].nlri[:0]
+	} else {
+		b.groups = append(b.groups, annGroup{})
+	}
+	b.groups[n] = g
+	b.index[k] = int32(n)
+	b.cur = int32(n)
+	return &b.groups[n]
+}
+
+// layout checks a new group's attribute bytes and next hop and computes its fixed size.
+func (b *UpdateBuilder) layout(g *annGroup) error {
+	nhAt, nhEnd, err := scanAttrs(g.attrs)
+	if err != nil {
+		return err
+	}
+	g.fixed = HeaderLen + 2 + 2 + len(g.attrs)
+	if g.fam == IPv4Unicast {
+		if g.nh.Addr.IsValid() {
+			if !g.nh.Addr.Unmap().Is4() {
+				return ErrBadNextHop
+			}
+			g.nhAt, g.nhEnd = nhAt, nhEnd
+			g.fixed += 3 + 4 - (nhEnd - nhAt)
+		}
+		return nil
+	}
+	nhLen, ok := mpNextHopLen(g.fam, g.nh)
+	if !ok {
+		return ErrBadNextHop
+	}
+	g.mpVal = 2 + 1 + 1 + nhLen + 1 // AFI, SAFI, next hop length, next hop, reserved
+	g.fixed += 3 + g.mpVal
+	return nil
+}
+
+// scanAttrs walks encoded path attributes. It returns where a NEXT_HOP attribute is (or
+// would go, in ascending type order) as [at, end), and an error when the bytes are not a
+// well-formed run of attributes or include MP_REACH/MP_UNREACH.
+func scanAttrs(s string) (at, end int, err error) {
+	at, end = -1, -1
+	off := 0
+	for off < len(s) {
+		if len(s)-off < 3 {
+			return 0, 0, ErrBadAttrs
+		}
+		flags, typ := s[off], s[off+1]
+		hl, vl := 3, int(s[off+2])
+		if flags&FlagExtLen != 0 {
+			if len(s)-off < 4 {
+				return 0, 0, ErrBadAttrs
+			}
+			hl, vl = 4, int(s[off+2])<<8|int(s[off+3])
+		}
+		if len(s)-off-hl < vl || typ == AttrMPReach || typ == AttrMPUnreach {
+			return 0, 0, ErrBadAttrs
+		}
+		if at < 0 && typ >= AttrNextHop {
+			at = off
+			end = off
+			if typ == AttrNextHop {
+				end = off + hl + vl
+			}
+		}
+		off += hl + vl
+	}
+	if at < 0 {
+		at, end = len(s), len(s)
+	}
+	return at, end, nil
+}
+
+// mpNextHopLen returns the MP_REACH next hop length for fam and whether nh suits fam.
+func mpNextHopLen(fam Family, nh MPNextHop) (int, bool) {
+	a := nh.Addr
+	if !a.IsValid() {
+		return 0, false
+	}
+	ll := 0
+	if nh.LinkLocal.IsValid() {
+		if fam.AFI != AFIIPv6 || !nh.LinkLocal.Is6() {
+			return 0, false
+		}
+		ll = 16
+	}
+	switch fam {
+	case IPv6Unicast:
+		return 16 + ll, true
+	case VPNv6:
+		if ll != 0 {
+			return 48, true
+		}
+		return 24, true
+	case VPNv4:
+		return 12, a.Unmap().Is4()
+	}
+	return 0, false
+}
+
+// appendMPNextHop appends the next hop field of MP_REACH_NLRI: for VPN families each
+// address is preceded by a zero route distinguisher (RFC 4364 §4.3.2, RFC 4659 §3.2).
+func appendMPNextHop(dst []byte, fam Family, nh MPNextHop) []byte {
+	var zeroRD [8]byte
+	if fam.IsVPN() {
+		dst = append(dst, zeroRD[:]...)
+	}
+	if fam.AFI == AFIIPv4 {
+		return appendAddr4(dst, nh.Addr)
+	}
+	a := nh.Addr.As16()
+	dst = append(dst, a[:]...)
+	if nh.LinkLocal.IsValid() {
+		if fam.IsVPN() {
+			dst = append(dst, zeroRD[:]...)
+		}
+		a = nh.LinkLocal.As16()
+		dst = append(dst, a[:]...)
+	}
+	return dst
+}
+
+// headerTemplate is a message header with the marker and type UPDATE; the length is
+// filled in when the message is complete.
+var headerTemplate = [HeaderLen]byte{
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0, 0, MsgUpdate,
+}
+
+// endMessage writes the length of the message that starts at dst[at:].
+func endMessage(dst []byte, at int) []byte {
+	binary.BigEndian.PutUint16(dst[at+16:], uint16(len(dst)-at))
+	return dst
+}
+
+// nlriEntryLen returns the length of the encoded NLRI at the start of b (which the builder
+// wrote itself), 0 when b is too short to hold one.
+func nlriEntryLen(b []byte, addPath bool) int {
+	h := 0
+	if addPath {
+		h = 4
+	}
+	if len(b) <= h {
+		return 0
+	}
+	n := h + 1 + (int(b[h])+7)/8
+	if n > len(b) {
+		return 0
+	}
+	return n
+}
+
+// take returns how many leading bytes of b hold whole NLRI fitting in room bytes.
+func take(b []byte, addPath bool, room int) int {
+	n := 0
+	for n < len(b) {
+		l := nlriEntryLen(b[n:], addPath)
+		if l == 0 || n+l > room {
+			break
+		}
+		n += l
+	}
+	return n
+}
+
+// takeMP is take for NLRI inside an MP attribute whose value holds val bytes besides the
+// NLRI: room counts the attribute header with a one-byte length, and a value over 255
+// bytes needs one byte more.
+func takeMP(b []byte, addPath bool, val, room int) int {
+	n := 0
+	for n < len(b) {
+		l := nlriEntryLen(b[n:], addPath)
+		if l == 0 {
+			break
+		}
+		need := n + l + attrHeaderLen(val+n+l) - 3
+		if need > room {
+			break
+		}
+		n += l
+	}
+	return n
+}
+
+// AppendMessages appends the UPDATE messages for everything queued since Reset to dst and
+// returns it: whole messages, header included, back to back, each at most opts.MaxLen()
+// bytes. It does not clear the queue; call Reset before the next batch.
+//
+// The error is the first problem met while queueing (see the Err* variables; the
+// messages for every other entry are still appended and valid): an announcement whose
+// attribute set or next hop cannot be encoded was turned into a withdrawal, and an entry
+// with an unusable prefix was dropped.
+func (b *UpdateBuilder) AppendMessages(dst []byte) ([]byte, error) {
+	for fi := range b.wd {
+		dst = b.appendWithdrawals(dst, builderFamilies[fi], b.wd[fi])
+	}
+	for i := range b.groups {
+		dst = b.appendGroup(dst, &b.groups[i])
+	}
+	if b.err != nil && b.nerr > 1 {
+		return dst, fmt.Errorf("%w (and %d more problems in the batch)", b.err, b.nerr-1)
+	}
+	return dst, b.err
+}
+
+func (b *UpdateBuilder) appendWithdrawals(dst []byte, fam Family, w []byte) []byte {
+	addPath := b.opts.AddPath.Has(fam)
+	for len(w) > 0 {
+		at := len(dst)
+		dst = append(dst, headerTemplate[:]...)
+		var n int
+		if fam == IPv4Unicast {
+			n = take(w, addPath, b.maxLen-HeaderLen-4)
+			if n == 0 {
+				return dst[:at]
+			}
+			dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+			dst = append(dst, w[:n]...)
+			dst = append(dst, 0, 0)
+		} else {
+			n = takeMP(w, addPath, 3, b.maxLen-HeaderLen-4-3-3)
+			if n == 0 {
+				return dst[:at]
+			}
+			val := 3 + n
+			dst = append(dst, 0, 0)
+			dst = binary.BigEndian.AppendUint16(dst, uint16(attrHeaderLen(val)+val))
+			dst = appendAttrHeader(dst, encOptNonTrans, AttrMPUnreach, val)
+			dst = append(dst, byte(fam.AFI>>8), byte(fam.AFI), byte(fam.SAFI))
+			dst = append(dst, w[:n]...)
+		}
+		dst = endMessage(dst, at)
+		w = w[n:]
+	}
+	return dst
+}
+
+func (b *UpdateBuilder) appendGroup(dst []byte, g *annGroup) []byte {
+	addPath := b.opts.AddPath.Has(g.fam)
+	w := g.nlri
+	room := b.maxLen - g.fixed
+	for len(w) > 0 {
+		var n int
+		if g.mpVal == 0 {
+			n = take(w, addPath, room)
+		} else {
+			n = takeMP(w, addPath, g.mpVal, room)
+		}
+		if n == 0 {
+			return dst // Announce checked every entry fits; defensive
+		}
+		at := len(dst)
+		dst = append(dst, headerTemplate[:]...)
+		dst = append(dst, 0, 0, 0, 0) // withdrawn length 0, attribute length patched below
+		if g.mpVal == 0 {
+			if g.nh.Addr.IsValid() {
+				dst = append(dst, g.attrs[:g.nhAt]...)
+				dst = appendAddr4(append(dst, encWellKnown, AttrNextHop, 4), g.nh.Addr)
+				dst = append(dst, g.attrs[g.nhEnd:]...)
+			} else {
+				dst = append(dst, g.attrs...)
+			}
+			binary.BigEndian.PutUint16(dst[at+HeaderLen+2:], uint16(len(dst)-at-HeaderLen-4))
+			dst = append(dst, w[:n]...)
+		} else {
+			val := g.mpVal + n
+			dst = appendAttrHeader(dst, encOptNonTrans, AttrMPReach, val)
+			dst = append(dst, byte(g.fam.AFI>>8), byte(g.fam.AFI), byte(g.fam.SAFI))
+			dst = append(dst, byte(g.mpVal-5))
+			dst = appendMPNextHop(dst, g.fam, g.nh)
+			dst = append(dst, 0)
+			dst = append(dst, w[:n]...)
+			dst = append(dst, g.attrs...)
+			binary.BigEndian.PutUint16(dst[at+HeaderLen+2:], uint16(len(dst)-at-HeaderLen-4))
+		}
+		dst = endMessage(dst, at)
+		w = w[n:]
+	}
+	return dst
+}
