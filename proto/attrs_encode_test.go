@@ -68,7 +68,7 @@ func fullAttrs() *Attrs {
 		Unknown: []RawAttr{
 			{Flags: FlagOptional | FlagTransitive, Type: 40, Value: []byte{4}},
 			{Flags: FlagOptional | FlagTransitive | FlagPartial, Type: 12, Value: []byte{1, 2}},
-			{Flags: FlagOptional, Type: 13, Value: []byte{9}},                       // non-transitive: not passed on
+			{Flags: FlagOptional, Type: 13, Value: []byte{9}},                         // non-transitive: not passed on
 			{Flags: FlagOptional | FlagTransitive, Type: AttrASPath, Value: []byte{}}, // a type fanout owns
 			{Flags: FlagOptional | FlagTransitive, Type: 33, Value: []byte{3}},
 		},
