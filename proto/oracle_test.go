@@ -180,7 +180,7 @@ func canonFromFanout(u *Update, addPath AddPathMask) canonUpdate {
 		c.attr("CLUSTER_LIST=%s", canonWords(a.ClusterList, 4))
 	}
 	if a.Present.Has(AttrExtCommunities) {
-		c.attr("EXT_COMMUNITIES=%s", canonWords(a.ExtCommunities, 8))
+		c.attr("EXT_COMMUNITIES=%s", canonExtComms(a.ExtCommunities))
 	}
 	if a.Present.Has(AttrLargeCommunities) {
 		c.attr("LARGE_COMMUNITIES=%s", canonWords(a.LargeCommunities, 12))
@@ -213,6 +213,19 @@ func canonIP(ip net.IP) string {
 		a = a.Unmap()
 	}
 	return a.String()
+}
+
+// canonExtComms formats extended communities. GoBGP decodes a transitive link-bandwidth
+// community (type 0x00, subtype 0x04) into a type that always re-serializes as the
+// non-transitive 0x40; both sides are written as 0x40 so that quirk does not count.
+func canonExtComms(b []byte) string {
+	c := append([]byte(nil), b...)
+	for i := 0; i+8 <= len(c); i += 8 {
+		if c[i] == 0x00 && c[i+1] == 0x04 {
+			c[i] = 0x40
+		}
+	}
+	return canonWords(c, 8)
 }
 
 // canonWords formats b as hex words of size n separated by spaces.
@@ -314,12 +327,12 @@ func canonFromGoBGPSession(msg *bgp.BGPMessage, as4 bool) canonUpdate {
 			var b []byte
 			for _, e := range p.Value {
 				eb, err := e.Serialize()
-				if err != nil {
-					eb = []byte("ERR")
+				if err != nil || len(eb) != 8 {
+					eb = []byte("ERROR!!!")
 				}
 				b = append(b, eb...)
 			}
-			c.attr("EXT_COMMUNITIES=%s", canonWords(b, 8))
+			c.attr("EXT_COMMUNITIES=%s", canonExtComms(b))
 		case *bgp.PathAttributeLargeCommunities:
 			var b []byte
 			for _, l := range p.Values {
