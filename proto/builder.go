@@ -22,8 +22,8 @@ var (
 	// ErrBadNextHop: the next hop is missing or of an address family the NLRI family
 	// cannot carry (RFC 4760 §3, RFC 4364 §4.3.2, RFC 4659 §3.2). The prefix is withdrawn.
 	ErrBadNextHop = errors.New("next hop unusable for the family")
-	// ErrBadPrefix: the family is unsupported or the prefix is invalid or of the other
-	// address family. The entry is dropped.
+	// ErrBadPrefix: the family is unsupported, the prefix is invalid or of the other
+	// address family, or a VPN label stack is too deep to encode. The entry is dropped.
 	ErrBadPrefix = errors.New("prefix unusable for the family")
 )
 
@@ -146,15 +146,22 @@ func (b *UpdateBuilder) fail(err error) {
 	b.nerr++
 }
 
-// validPrefix reports whether p can be an NLRI of fam.
-func validPrefix(fam Family, p netip.Prefix) bool {
+// validNLRI reports whether n can be encoded as an NLRI of fam: its prefix is valid and of
+// fam's address family, and for VPN families the label stack is at most MaxLabels deep and
+// labels, route distinguisher and prefix fit the one-byte length field (RFC 8277 §2: a
+// VPNv6 /128 fits with two labels, not three).
+func validNLRI(fam Family, n *NLRI, labels bool) bool {
+	p := n.Prefix
 	if !p.IsValid() {
 		return false
 	}
-	if fam.AFI == AFIIPv4 {
-		return p.Addr().Is4()
+	if fam.AFI == AFIIPv4 && !p.Addr().Is4() || fam.AFI == AFIIPv6 && !p.Addr().Is6() {
+		return false
 	}
-	return p.Addr().Is6()
+	if fam.IsVPN() && labels {
+		return n.Labels.N <= MaxLabels && p.Bits()+64+24*max(1, int(n.Labels.N)) <= 0xff
+	}
+	return true
 }
 
 // Withdraw queues the withdrawal of n in fam. The path identifier is sent when the
@@ -162,7 +169,7 @@ func validPrefix(fam Family, p netip.Prefix) bool {
 // label instead of n's labels.
 func (b *UpdateBuilder) Withdraw(fam Family, n *NLRI) {
 	fi := famIndex(fam)
-	if fi < 0 || !validPrefix(fam, n.Prefix) {
+	if fi < 0 || !validNLRI(fam, n, false) {
 		b.fail(fmt.Errorf("withdraw %v %v: %w", fam, n.Prefix, ErrBadPrefix))
 		return
 	}
@@ -195,8 +202,8 @@ func (b *UpdateBuilder) Announce(fam Family, attrs []byte, nh MPNextHop, n *NLRI
 // sets are).
 func (b *UpdateBuilder) AnnounceString(fam Family, attrs string, nh MPNextHop, n *NLRI) {
 	fi := famIndex(fam)
-	if fi < 0 || !validPrefix(fam, n.Prefix) {
-		b.fail(fmt.Errorf("announce %v %v: %w", fam, n.Prefix, ErrBadPrefix))
+	if fi < 0 || !validNLRI(fam, n, true) {
+		b.fail(fmt.Errorf("announce %v %v (%d labels): %w", fam, n.Prefix, n.Labels.N, ErrBadPrefix))
 		return
 	}
 	if fam == IPv4Unicast && !nh.Addr.IsValid() {

@@ -491,6 +491,8 @@ func TestBuilderBadInput(t *testing.T) {
 		{"v6 prefix in v4", IPv4Unicast, attrs, uniqueNLRI(IPv6Unicast, 1)[0], ErrBadPrefix},
 		{"zero prefix", VPNv6, attrs, NLRI{}, ErrBadPrefix},
 		{"unsupported family", Family{AFIIPv4, 2}, attrs, uniqueNLRI(IPv4Unicast, 1)[0], ErrBadPrefix},
+		{"VPNv6 /128 with 3 labels", VPNv6, attrs, NLRI{Prefix: netip.MustParsePrefix("2001:db8::1/128"), Labels: LabelStack{N: 3}}, ErrBadPrefix},
+		{"4 labels", VPNv4, attrs, NLRI{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Labels: LabelStack{N: 4}}, ErrBadPrefix},
 	}
 	for _, c := range cases {
 		b := NewUpdateBuilder(as4Opts)
