@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -359,4 +360,125 @@ func TestDecodeGeneratedAgainstGoBGP(t *testing.T) {
 		counts[fmt.Sprintf("%v addpath=%v", f, addPath)]++
 	}
 	t.Logf("generated UPDATEs compared equal: %v", counts)
+}
+
+// updFuzzOptions maps the fuzzer's mode byte to session options: bit 0 AS4, bit 1 external
+// peer, bit 2 extended messages, the high nibble the ADD-PATH families.
+func updFuzzOptions(mode uint8) SessionOptions {
+	return SessionOptions{AS4: mode&1 != 0, EBGP: mode&2 != 0, ExtendedMessage: mode&4 != 0, AddPath: AddPathMask(mode >> 4)}
+}
+
+// FuzzDecodeUpdate checks that DecodeUpdate never panics, is deterministic (also into an
+// Update that held another message), and that whatever it accepts iterates cleanly.
+func FuzzDecodeUpdate(f *testing.F) {
+	for _, c := range updMalformedCases() {
+		f.Add(c.msg, uint8(0))
+	}
+	for _, m := range loadMRTUpdates(f, "updates.20070211.0141.routeviews-linx.gz", 50) {
+		f.Add(m.Body(), uint8(2))
+	}
+	prev := updBody(nil, joinB(tBase, mkAttr(0xc0, AttrCommunities, 0, 1, 0, 2), mkAttr(0xe0, 99, 1)), tNLRI)
+	f.Fuzz(func(t *testing.T, body []byte, mode uint8) {
+		opts := updFuzzOptions(mode)
+		var fresh, reused Update
+		if err := DecodeUpdate(prev, &eBGP4, &reused); err != nil {
+			t.Fatalf("seed message: %v", err)
+		}
+		err1 := DecodeUpdate(body, &opts, &fresh)
+		err2 := DecodeUpdate(body, &opts, &reused)
+		e1, _ := AsError(err1)
+		e2, _ := AsError(err2)
+		if (err1 == nil) != (err2 == nil) || (e1 != nil && (e1.Action != e2.Action || e1.Subcode != e2.Subcode || e1.AttrType != e2.AttrType || !bytes.Equal(e1.Data, e2.Data))) {
+			t.Fatalf("not deterministic: %v vs %v", err1, err2)
+		}
+		if err1 != nil && e1 == nil {
+			t.Fatalf("error is not a *Error: %v", err1)
+		}
+		if e1 != nil && e1.Action == ActionSessionReset {
+			return
+		}
+		if msg := iterateAll(&fresh, &opts); msg != "" {
+			t.Fatal(msg)
+		}
+		if ok, diff := canonEqual(canonFromFanout(&fresh, opts.AddPath), canonFromFanout(&reused, opts.AddPath)); !ok {
+			t.Fatalf("decode into a reused Update differs:\n%s", diff)
+		}
+		p := fresh.Attrs.ASPath
+		if !p.Valid() {
+			t.Fatalf("decoded AS_PATH is not well formed: %x", []byte(p))
+		}
+		_, _ = p.First()
+		_, _ = p.NeighborAS()
+		_ = p.Contains(ASTrans)
+		if p.Len() < 0 || (len(p) > 0 && p.String() == "") {
+			t.Fatalf("AS path helpers inconsistent on %x", []byte(p))
+		}
+	})
+}
+
+// sampleMRT returns up to n UPDATEs of a capture that decode without error on an external
+// session, for the allocation gates.
+func sampleMRT(t *testing.T, file string, n int) ([]mrtUpdate, []SessionOptions) {
+	var u Update
+	var ups []mrtUpdate
+	var opts []SessionOptions
+	for _, m := range loadMRTUpdates(t, file, 0) {
+		o := SessionOptions{AS4: m.AS4, EBGP: true}
+		if DecodeUpdate(m.Body(), &o, &u) == nil {
+			ups, opts = append(ups, m), append(opts, o)
+		}
+		if len(ups) == n {
+			break
+		}
+	}
+	return ups, opts
+}
+
+// TestNoAllocsIterate: iterating every prefix of a decoded UPDATE allocates nothing.
+func TestNoAllocsIterate(t *testing.T) {
+	var u Update
+	for _, file := range []string{"updates.20190101.0000.ris-rrc00.gz", "updates.20151009.1230.routeviews-ipv6.bz2"} {
+		ups, opts := sampleMRT(t, file, 300)
+		for i, m := range ups {
+			if err := DecodeUpdate(m.Body(), &opts[i], &u); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			allocs := testing.AllocsPerRun(5, func() {
+				its := [...]NLRIIter{u.IterWithdrawn(&opts[i]), u.IterNLRI(&opts[i]), u.IterMPUnreach(&opts[i]), u.IterMPReach(&opts[i])}
+				var nl NLRI
+				for k := range its {
+					for its[k].Next(&nl) {
+						n++
+					}
+				}
+			})
+			if allocs != 0 {
+				t.Fatalf("%s message %d: iterating prefixes allocated %v times", file, i, allocs)
+			}
+		}
+	}
+}
+
+// TestNoAllocsDecode: decoding real UPDATEs (their attribute mixes from MRT) into a reused
+// Update allocates at most once per message, and nothing in the steady state.
+func TestNoAllocsDecode(t *testing.T) {
+	for _, file := range []string{"updates.20190101.0000.ris-rrc00.gz", "updates.20070211.0141.routeviews-linx.gz", "updates.20151009.1230.routeviews-ipv6.bz2"} {
+		ups, opts := sampleMRT(t, file, 500)
+		var u Update
+		total := 0.0
+		for i, m := range ups {
+			body := m.Body()
+			allocs := testing.AllocsPerRun(5, func() {
+				_ = DecodeUpdate(body, &opts[i], &u)
+			})
+			if allocs > 1 {
+				t.Fatalf("%s message %d: decoding allocated %v times", file, i, allocs)
+			}
+			total += allocs
+		}
+		if total != 0 {
+			t.Errorf("%s: decoding into a warmed reused Update allocated (%v in total over %d messages)", file, total, len(ups))
+		}
+	}
 }
