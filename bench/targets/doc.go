@@ -1,0 +1,15 @@
+// Package targets starts real BGP daemons on loopback with equivalent configurations, waits
+// until they are ready, accounts for the CPU time and memory of their process trees, and stops
+// them. The interop tests and the side-by-side benchmark harness use it to run fanoutd, gobgpd,
+// BIRD 2, FRR bgpd and OpenBGPD under the same Spec.
+//
+// A Spec describes one run (local AS, router id, listen address and port, role and
+// neighbors). A Target turns a Spec into one daemon's native configuration; Start writes it into
+// a fresh temporary directory, starts the daemon as a child process in the foreground with its
+// output captured to a log file, and waits until it listens. The returned *Process is owned by
+// the caller: it samples the process tree in one goroutine it owns and releases everything in
+// Stop. Nothing here is global, so any number of targets can run side by side as long as each
+// Spec has its own listen address and port.
+//
+// Everything listens on loopback (127.0.0.0/8 or ::1); Spec.Validate rejects anything else.
+package targets
