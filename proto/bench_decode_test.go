@@ -101,14 +101,19 @@ func benchCases(tb testing.TB) []benchCase {
 			cases = append(cases, benchCase{name: fmt.Sprintf("ipv4/prefixes=%d", size), msg: wrapHeader(updBody(nil, attrs, field)), n: size, opts: opts})
 		}
 	}
-	// IPv6: attributes of a real MP_REACH UPDATE, its MP_REACH rebuilt with N prefixes.
+	// IPv6: attributes of a real MP_REACH UPDATE, its MP_REACH rebuilt with N prefixes
+	// collected from two captures.
 	{
 		opts := SessionOptions{AS4: true, EBGP: true}
 		var attrs, nlri []byte
 		var nh MPReach
 		seen := map[NLRI]bool{}
 		count := 0
-		for _, m := range loadMRTUpdates(tb, "updates.20151009.1230.routeviews-ipv6.bz2", 0) {
+		var ups []mrtUpdate
+		for _, f := range []string{"updates.20151009.1230.routeviews-ipv6.bz2", "updates.20190101.0000.ris-rrc00.gz"} {
+			ups = append(ups, loadMRTUpdates(tb, f, 0)...)
+		}
+		for _, m := range ups {
 			if !m.AS4 || DecodeUpdate(m.Body(), &opts, &u) != nil || !u.Attrs.Present.Has(AttrMPReach) || u.Attrs.MPReach.Family != IPv6Unicast {
 				continue
 			}
@@ -127,7 +132,7 @@ func benchCases(tb testing.TB) []benchCase {
 			}
 		}
 		if attrs == nil || count < 500 {
-			tb.Fatalf("IPv6 capture lacks a typical UPDATE or 500 prefixes")
+			tb.Fatalf("IPv6 captures lack a typical UPDATE or 500 prefixes")
 		}
 		for _, size := range benchSizes {
 			it := IterNLRI(nlri, IPv6Unicast, false)

@@ -42,10 +42,10 @@ func DecodeUpdate(msg []byte, opts *SessionOptions, u *Update) error {
 	u.Withdrawn, u.NLRI = withdrawn, r.Rest()
 	v4AddPath := opts.AddPath.Has(IPv4Unicast)
 	// RFC 7606 §5.3, RFC 4271 §6.3: a syntax error in the IPv4 fields resets the session.
-	if _, err := ValidateNLRI(u.Withdrawn, IPv4Unicast, v4AddPath); err != nil {
+	if err := validateNLRIField(u.Withdrawn, IPv4Unicast, v4AddPath); err != nil {
 		return resetErr(CodeUpdate, SubInvalidNetworkField, nil, "withdrawn routes field: "+err.Error())
 	}
-	if _, err := ValidateNLRI(u.NLRI, IPv4Unicast, v4AddPath); err != nil {
+	if err := validateNLRIField(u.NLRI, IPv4Unicast, v4AddPath); err != nil {
 		return resetErr(CodeUpdate, SubInvalidNetworkField, nil, "NLRI field: "+err.Error())
 	}
 	d := attrDecoder{opts: opts, a: &u.Attrs, hasNLRI: len(u.NLRI) > 0}
@@ -123,7 +123,7 @@ func (d *attrDecoder) mpReach(flags uint8, val, raw []byte) {
 		return
 	}
 	nlri := r.Rest()
-	if _, err := ValidateNLRI(nlri, fam, d.opts.AddPath.Has(fam)); err != nil {
+	if err := validateNLRIField(nlri, fam, d.opts.AddPath.Has(fam)); err != nil {
 		d.note(attrErr(ActionSessionReset, SubOptionalAttr, AttrMPReach, raw, "MP_REACH_NLRI: "+err.Error()))
 		return
 	}
@@ -183,7 +183,7 @@ func (d *attrDecoder) mpUnreach(flags uint8, val, raw []byte) {
 		return
 	}
 	nlri := r.Rest()
-	if _, err := ValidateNLRI(nlri, fam, d.opts.AddPath.Has(fam)); err != nil {
+	if err := validateNLRIField(nlri, fam, d.opts.AddPath.Has(fam)); err != nil {
 		d.note(attrErr(ActionSessionReset, SubOptionalAttr, AttrMPUnreach, raw, "MP_UNREACH_NLRI: "+err.Error()))
 		return
 	}
@@ -222,4 +222,33 @@ func (u *Update) IterMPUnreach(opts *SessionOptions) NLRIIter {
 	}
 	f := u.Attrs.MPUnreach.Family
 	return IterNLRI(u.Attrs.MPUnreach.NLRI, f, opts.AddPath.Has(f))
+}
+
+// validateNLRIField checks an NLRI field as ValidateNLRI does, without building the
+// prefixes: for unicast families it only walks the length octets, which is what makes
+// decoding cheap per prefix. VPN families, whose label stacks need reading, use
+// ValidateNLRI itself.
+func validateNLRIField(b []byte, fam Family, addPath bool) error {
+	if fam.IsVPN() || !fam.Supported() {
+		_, err := ValidateNLRI(b, fam, addPath)
+		return err
+	}
+	maxBits := fam.AddrLen() * 8
+	r := NewReader(b)
+	for !r.Empty() {
+		if addPath {
+			r.Skip(4)
+		}
+		bits := int(r.U8())
+		if !r.Ok() {
+			return ErrNLRITruncated
+		}
+		if bits > maxBits {
+			return ErrNLRIPrefixTooLong
+		}
+		if !r.Skip((bits + 7) / 8) {
+			return ErrNLRITruncated
+		}
+	}
+	return nil
 }
