@@ -424,9 +424,13 @@ var mrtFiles = []string{
 
 // reencode decodes the body of a real UPDATE with fanout and encodes it again with
 // AppendAttrs and the builder, as the send path would for a peer with the same options.
-func reencode(b *UpdateBuilder, dst []byte, body []byte, opts *SessionOptions, u *Update, attrBuf *[]byte) ([]byte, error) {
+// A decode error is returned as is, except that with allowDiscard an attribute-discard
+// error (RFC 7606 §2: the rest of the message is used) does not stop the re-encoding.
+func reencode(b *UpdateBuilder, dst []byte, body []byte, opts *SessionOptions, u *Update, attrBuf *[]byte, allowDiscard bool) ([]byte, error) {
 	if err := DecodeUpdate(body, opts, u); err != nil {
-		return dst, err
+		if e, ok := AsError(err); !ok || !allowDiscard || e.Action != ActionAttributeDiscard {
+			return dst, err
+		}
 	}
 	var err error
 	*attrBuf, err = AppendAttrs((*attrBuf)[:0], &u.Attrs, opts)
@@ -511,7 +515,7 @@ func TestDiffEncodeMRT(t *testing.T) {
 				continue
 			}
 			var rerr error
-			buf, rerr = reencode(b, buf[:0], mu.Body(), opts, &u, &attrBuf)
+			buf, rerr = reencode(b, buf[:0], mu.Body(), opts, &u, &attrBuf, false)
 			if rerr != nil {
 				if e, ok := AsError(rerr); ok {
 					skipped["fanout's decoder: "+e.Reason]++
