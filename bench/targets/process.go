@@ -109,6 +109,7 @@ type Process struct {
 	maxHWM   int64
 	seen     map[procKey]bool
 	stopped  bool
+	killed   bool
 	keep     bool
 	usage    Usage
 }
@@ -275,6 +276,14 @@ func (p *Process) Keep() {
 	p.mu.Unlock()
 }
 
+// Killed reports whether Stop had to SIGKILL the daemon because it did not exit in time after
+// SIGTERM.
+func (p *Process) Killed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.killed
+}
+
 // Exited is closed when the daemon process has exited.
 func (p *Process) Exited() <-chan struct{} { return p.exited }
 
@@ -339,7 +348,9 @@ func (p *Process) Stop(ctx context.Context) (Usage, error) {
 		select {
 		case <-p.exited:
 		case <-tctx.Done():
-			errs = append(errs, fmt.Errorf("no exit %v after SIGTERM; killed", p.opts.StopTimeout))
+			p.mu.Lock()
+			p.killed = true
+			p.mu.Unlock()
 		}
 		cancel()
 	}
