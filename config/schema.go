@@ -181,7 +181,7 @@ func (d *decoder) neighbors(list []*table, groups map[string]*record, c *Config)
 		for k := range own {
 			r.set[k] = true
 		}
-		if !r.set["config.peer-as"] {
+		if !r.set["config.peer-as"] && !cfg.has("peer-as") {
 			where := "here"
 			if n.PeerGroup != "" {
 				where = fmt.Sprintf("here or in peer group %q", n.PeerGroup)
