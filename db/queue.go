@@ -30,31 +30,26 @@ func newInQueue[K comparable, R any](capacity int) *inQueue[K, R] {
 	return q
 }
 
+// waker is the consumer a queue wakes: the partition's drain task.
+type waker interface{ Wake() error }
+
 // push appends reqs, waiting for space while the queue is full, until all are queued or ctx
-// ends. wake is called (outside mu) whenever the queue goes from empty to non-empty, before
-// any wait, so the consumer is always running or queued while producers wait for it. It
-// returns how many requests were queued.
-func (q *inQueue[K, R]) push(ctx context.Context, reqs []Request[K, R], wake func() error) (int, error) {
+// ends. The consumer is woken whenever the queue goes from empty to non-empty, before any
+// wait, so it is always running or queued while producers wait for it. It returns how many
+// requests were queued.
+func (q *inQueue[K, R]) push(ctx context.Context, reqs []Request[K, R], consumer waker) (int, error) {
 	done := 0
-	var stop func() bool
-	defer func() {
-		if stop != nil {
-			stop()
-		}
-	}()
+	var stop func() bool // unregisters the wake-up on ctx's end, once registered
 	for done < len(reqs) {
 		q.mu.Lock()
 		for q.n == len(q.buf) {
 			if err := ctx.Err(); err != nil {
 				q.mu.Unlock()
+				unregister(stop)
 				return done, err
 			}
 			if stop == nil {
-				stop = context.AfterFunc(ctx, func() {
-					q.mu.Lock()
-					q.space.Broadcast()
-					q.mu.Unlock()
-				})
+				stop = context.AfterFunc(ctx, q.wakeWaiters)
 			}
 			q.waiters++
 			q.space.Wait()
@@ -68,12 +63,27 @@ func (q *inQueue[K, R]) push(ctx context.Context, reqs []Request[K, R], wake fun
 		}
 		q.mu.Unlock()
 		if wasEmpty {
-			if err := wake(); err != nil {
+			if err := consumer.Wake(); err != nil {
+				unregister(stop)
 				return done, err
 			}
 		}
 	}
+	unregister(stop)
 	return done, nil
+}
+
+func unregister(stop func() bool) {
+	if stop != nil {
+		stop()
+	}
+}
+
+// wakeWaiters wakes every waiting producer so it can notice its context ended.
+func (q *inQueue[K, R]) wakeWaiters() {
+	q.mu.Lock()
+	q.space.Broadcast()
+	q.mu.Unlock()
 }
 
 // take moves up to max requests into dst and reports whether more remain.

@@ -147,7 +147,7 @@ func (t *Table[K, D, R]) Enqueue(ctx context.Context, part int, reqs []Request[K
 		}
 	}
 	p := t.parts[part]
-	return p.in.push(ctx, reqs, p.drain.Wake)
+	return p.in.push(ctx, reqs, p.drain)
 }
 
 // QueueLen returns how many requests wait in partition part's queue now.

@@ -138,8 +138,10 @@ func enqueue(t testing.TB, tb *testTable, reqs ...Request[uint64, op]) {
 	}
 }
 
-func add(k uint64, v int) Request[uint64, op] { return Request[uint64, op]{Key: k, Op: op{add: true, v: v}} }
-func del(k uint64) Request[uint64, op]        { return Request[uint64, op]{Key: k, Op: op{}} }
+func add(k uint64, v int) Request[uint64, op] {
+	return Request[uint64, op]{Key: k, Op: op{add: true, v: v}}
+}
+func del(k uint64) Request[uint64, op] { return Request[uint64, op]{Key: k, Op: op{}} }
 
 func TestRoutingByPartition(t *testing.T) {
 	s := newSched(t, 2)
