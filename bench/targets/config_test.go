@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +70,11 @@ func TestConfigsCheck(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				argv := c.cmd(conf, dir)
-				out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+				cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+				out, err := cmd.CombinedOutput()
+				if c.name == "frr" && cmd.Process != nil { // its crash-log directory
+					os.RemoveAll(filepath.Join(frrCrashDir, "bgpd."+strconv.Itoa(cmd.Process.Pid)))
+				}
 				// FRR's -C exits 0 whatever it finds; it names the line it rejects.
 				if err != nil || strings.Contains(string(out), "on config line") {
 					t.Errorf("%s rejects its config: %v\n%s\n--- config ---\n%s", c.name, err, out, text)

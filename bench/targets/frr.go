@@ -22,6 +22,8 @@ const frrCrashDir = "/var/tmp/frr"
 type FRR struct {
 	// Binary is bgpd; empty means DefaultFRRBGPD.
 	Binary string
+	// VTYSH is vtysh, used for queries; empty means DefaultVTYSH.
+	VTYSH string
 }
 
 // Name implements Target.

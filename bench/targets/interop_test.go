@@ -27,7 +27,7 @@ const (
 // route decision engine and RTR process; the others run as one process.
 var wantProcs = map[string]int{"gobgpd": 1, "bird": 1, "frr": 1, "openbgpd": 4}
 
-var checked = netip.MustParsePrefix("10.77.0.0/24")
+var checked = netip.MustParsePrefix("10.200.0.0/24") // outside the bulk, 10.64.0.0-10.79.159.0
 
 // testNet returns a daemon address and two neighbor addresses in 127.77.k.0/24, one /24 per
 // test so tests never share an address.
@@ -163,6 +163,19 @@ func runInterop(t *testing.T, tg Target, role Role, k int) {
 		}
 		if lp := attrOf[*bgp.PathAttributeLocalPref](pa); lp == nil || lp.Value != 100 {
 			t.Errorf("LOCAL_PREF %v, want 100", lp)
+		}
+	}
+
+	if rc, ok := tg.(RouteCounter); ok {
+		var counts map[netip.Addr]int
+		for end := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			counts, err = rc.ReceivedPrefixes(ctx, p)
+			if (err == nil && counts[a1] == len(prefixes)) || time.Now().After(end) {
+				break
+			}
+		}
+		if err != nil || counts[a1] != len(prefixes) || counts[a2] != 0 || len(counts) != 2 {
+			t.Errorf("ReceivedPrefixes = %v, %v; want %v: %d, %v: 0", counts, err, a1, len(prefixes), a2)
 		}
 	}
 

@@ -169,7 +169,7 @@ func Start(ctx context.Context, t Target, spec Spec, opts Options) (*Process, er
 		p.sampleLoop()
 	}()
 	if err := p.waitReady(ctx); err != nil {
-		p.keep = true
+		p.Keep()
 		p.Stop(context.Background())
 		return nil, fmt.Errorf("start %s: %w\n--- %s (last %d lines) ---\n%s", t.Name(), err, logPath, logTailLines, p.LogTail(logTailLines))
 	}
@@ -216,8 +216,7 @@ func (p *Process) waitReady(ctx context.Context) error {
 	}
 }
 
-// sampleLoop samples the process tree until Stop or until the tree is empty after the root
-// exited.
+// sampleLoop samples the process tree until Stop.
 func (p *Process) sampleLoop() {
 	tick := time.NewTicker(p.opts.SampleInterval)
 	defer tick.Stop()
@@ -323,9 +322,11 @@ func (p *Process) LogTail(n int) string {
 var ErrTreeSurvived = errors.New("process tree survived SIGKILL")
 
 // Stop ends the daemon: SIGTERM, up to Options.StopTimeout (or ctx) for it to exit, then
-// SIGKILL to it and to every process of its tree still alive; it reaps the process, waits for
-// the tree to be gone, runs the target's cleanup and removes the run directory unless Keep was
-// called, Options.KeepDir is set or Stop failed. It returns the final Usage. Calling Stop
+// SIGKILL to it and to every process of its tree still alive (Killed reports whether that was
+// needed); it reaps the process, waits up to 2 s more for the tree to be gone, runs the
+// target's cleanup and removes the run directory unless Keep was called, Options.KeepDir is
+// set or Stop failed. It returns the final Usage: the maxima of the samples, raised to the
+// root's own rusage (its time and its reaped children's, to the microsecond). Calling Stop
 // again returns the same Usage.
 func (p *Process) Stop(ctx context.Context) (Usage, error) {
 	p.mu.Lock()
