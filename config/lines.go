@@ -57,6 +57,8 @@ func indexLines(data []byte, format string) lineIndex {
 func tomlLines(data []byte) lineIndex {
 	ix := lineIndex{}
 	counts := map[string]int{} // resolved path of an array of tables -> entries seen
+	n := 0                     // current line
+	// resolve turns a header's key into a path with list indexes, noting the tables it opens.
 	resolve := func(segs []string) string {
 		p := ""
 		for _, s := range segs {
@@ -64,11 +66,13 @@ func tomlLines(data []byte) lineIndex {
 			if c := counts[p]; c > 0 {
 				p = fmt.Sprintf("%s[%d]", p, c-1)
 			}
+			ix.add(p, n)
 		}
 		return p
 	}
 	cur := ""
-	for n, line := range strings.Split(string(data), "\n") {
+	for i, line := range strings.Split(string(data), "\n") {
+		n = i + 1
 		l := strings.TrimSpace(line)
 		switch {
 		case strings.HasPrefix(l, "[["):
@@ -81,10 +85,10 @@ func tomlLines(data []byte) lineIndex {
 				continue
 			}
 			p := join(resolve(segs[:len(segs)-1]), segs[len(segs)-1])
-			ix.add(p, n+1)
+			ix.add(p, n)
 			cur = fmt.Sprintf("%s[%d]", p, counts[p])
 			counts[p]++
-			ix.add(cur, n+1)
+			ix.add(cur, n)
 		case strings.HasPrefix(l, "["):
 			end := strings.LastIndexByte(l, ']')
 			if end < 0 {
@@ -95,7 +99,7 @@ func tomlLines(data []byte) lineIndex {
 				continue
 			}
 			cur = resolve(segs)
-			ix.add(cur, n+1)
+			ix.add(cur, n)
 		default:
 			i := strings.IndexByte(l, '=')
 			if i <= 0 {
@@ -108,7 +112,7 @@ func tomlLines(data []byte) lineIndex {
 			p := cur
 			for _, s := range segs {
 				p = join(p, s)
-				ix.add(p, n+1)
+				ix.add(p, n)
 			}
 		}
 	}

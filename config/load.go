@@ -99,12 +99,26 @@ func load(data []byte, format, file string, env map[string]string) (*Config, err
 		return c, nil
 	}
 	ix := indexLines(data, format)
-	errs := make([]error, len(d.errs))
-	for i, e := range d.errs {
+	for _, e := range d.errs {
 		e.File = file
 		if e.Env == "" {
 			e.Line = ix.find(e.Key)
 		}
+	}
+	// File order; what has no line (environment) last.
+	slices.SortStableFunc(d.errs, func(a, b *KeyError) int {
+		switch {
+		case a.Line == b.Line:
+			return 0
+		case a.Line == 0:
+			return 1
+		case b.Line == 0:
+			return -1
+		}
+		return a.Line - b.Line
+	})
+	errs := make([]error, len(d.errs))
+	for i, e := range d.errs {
 		errs[i] = e
 	}
 	return nil, errors.Join(errs...)
