@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -228,4 +229,49 @@ func describeAttrs(attrs []bgp.PathAttributeInterface) string {
 		parts = append(parts, fmt.Sprintf("%v=%v", a.GetType(), a))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// TestActiveNeighbor checks that each daemon connects to a neighbor that is not passive, at the
+// neighbor's configured port, from its listen address.
+func TestActiveNeighbor(t *testing.T) {
+	for i, tg := range []Target{GoBGPD{}, BIRD{}, FRR{}, OpenBGPD{}} {
+		t.Run(tg.Name(), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			addr, a1, _ := testNet(20 + i)
+			l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(a1, 0)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			nport := uint16(l.Addr().(*net.TCPAddr).Port)
+			port, err := FreePort(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec := Spec{AS: rsAS, RouterID: addr, ListenAddr: addr, Port: port, Role: RouteServer,
+				Neighbors: []Neighbor{{Address: a1, AS: client1AS, Port: nport, RouteServerClient: true}}}
+			p, err := Start(ctx, tg, spec, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if t.Failed() {
+					p.Keep()
+					t.Logf("run directory kept: %s\n--- log tail ---\n%s", p.Dir(), p.LogTail(logTailLines))
+				}
+				if _, err := p.Stop(context.Background()); err != nil {
+					t.Error(err)
+				}
+			}()
+			s := acceptSpeaker(t, "client1", l, client1AS, time.Now().Add(20*time.Second))
+			if s.open.MyAS != rsAS {
+				t.Errorf("OPEN from AS %d, want %d", s.open.MyAS, rsAS)
+			}
+			if from := s.conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(); from != addr {
+				t.Errorf("connected from %v, want %v", from, addr)
+			}
+		})
+	}
 }

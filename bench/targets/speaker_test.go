@@ -58,6 +58,28 @@ func (s *speaker) establish(target netip.AddrPort) error {
 		return err
 	}
 	s.conn = c
+	return s.handshake()
+}
+
+// acceptSpeaker waits on l for the target to connect, then exchanges OPENs and KEEPALIVEs.
+func acceptSpeaker(t *testing.T, name string, l *net.TCPListener, as uint32, deadline time.Time) *speaker {
+	t.Helper()
+	l.SetDeadline(deadline)
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatalf("%s: no connection from the target: %v", name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	local := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr()
+	s := &speaker{t: t, name: name, addr: local, as: as, conn: c, limit: deadline}
+	if err := s.handshake(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return s
+}
+
+// handshake sends an OPEN on s.conn and waits for the peer's OPEN and KEEPALIVE.
+func (s *speaker) handshake() error {
 	as2 := uint16(s.as)
 	if s.as > 0xffff {
 		as2 = 23456
