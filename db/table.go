@@ -135,7 +135,9 @@ func (t *Table[K, D, R]) PartitionOf(k K) int { return int(t.hash(k) % uint64(le
 // queue, and wakes its db.partition task. When the queue is full it waits for the task to
 // make room, until ctx ends: that wait is the back-pressure a peer's reader feels. It
 // returns how many requests were queued (all of them unless it returns an error; a prefix of
-// reqs if ctx ended). Safe from any goroutine. reqs is copied; the caller may reuse it.
+// reqs if ctx ended). Safe from any goroutine. reqs is copied; the caller may reuse it. A task
+// that enqueues must be sure the queue has room: a task waiting for space holds a worker
+// that a drain may need.
 func (t *Table[K, D, R]) Enqueue(ctx context.Context, part int, reqs []Request[K, R]) (int, error) {
 	if part < 0 || part >= len(t.parts) {
 		return 0, fmt.Errorf("db: table %q has no partition %d", t.name, part)

@@ -394,3 +394,21 @@ func TestCheckerGuardsTable(t *testing.T) {
 		t.Errorf("Register from a partition task: %q", msgs[2])
 	}
 }
+
+func TestEnqueueAfterSchedulerClose(t *testing.T) {
+	s, err := sched.New(sched.WithWorkers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := newTable(t, s, Config[uint64, val, op]{Name: "t", Partitions: 1})
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The request is queued but nothing will drain it: the producer is told.
+	if n, err := tb.Enqueue(context.Background(), 0, []Request[uint64, op]{add(1, 1)}); n != 1 || !errors.Is(err, sched.ErrClosed) {
+		t.Fatalf("Enqueue after Close = %d, %v", n, err)
+	}
+	if err := tb.RequestWalk(0, nil); !errors.Is(err, ErrNoListener) {
+		t.Fatalf("RequestWalk = %v", err)
+	}
+}

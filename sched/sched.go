@@ -40,8 +40,8 @@ const maxBlocked = 16
 // table. Its owner (the server root, or a test) creates it with New and must call Close,
 // which waits for every worker goroutine. Any number of schedulers may live in one process.
 //
-// mu guards every field below it; workers park on work and idle waiters on idle, both
-// conditions on mu. Critical sections are a few list operations and a scan of the running
+// The fields above mu are set by New and read-only after. mu guards every field below it;
+// workers park on work and idle waiters on idle, both conditions on mu. Critical sections are a few list operations and a scan of the running
 // set (at most one task per worker).
 type Scheduler struct {
 	pol      *policy
@@ -421,7 +421,7 @@ func (s *Scheduler) WaitIdle(ctx context.Context) error {
 // every worker to finish its current task and exit. Work is never dropped silently: if tasks
 // are still queued when the workers have stopped (ctx ended first, or a task was woken
 // during shutdown), Close returns an error naming their kinds and counts. Closing twice
-// returns ErrClosed.
+// returns ErrClosed. Close must not be called from a task: it would wait for itself.
 func (s *Scheduler) Close(ctx context.Context) error {
 	waitErr := s.WaitIdle(ctx)
 	if errors.Is(waitErr, ErrClosed) {

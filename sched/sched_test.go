@@ -294,3 +294,29 @@ func TestCloseRunsQueued(t *testing.T) {
 		t.Fatalf("ran %d of 100 queued tasks", runs.Load())
 	}
 }
+
+func TestOneShotBoundAndQueuedStat(t *testing.T) {
+	s := newSched(t, WithWorkers(1), WithMaxOneShot(3))
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	if err := s.Run(BGPMembership, 0, gate(started, release)); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	noop := func(*Ctx) Result { return Done }
+	for i := range 2 {
+		if err := s.Run(BGPSend, i, noop); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Run(BGPSend, 9, noop); err != ErrFull {
+		t.Fatalf("fourth one-shot task: %v, want ErrFull", err)
+	}
+	if st := s.Stats(); st[BGPSend].Queued != 2 || st[BGPMembership].Queued != 0 {
+		t.Fatalf("queued now: send %d, membership %d", st[BGPSend].Queued, st[BGPMembership].Queued)
+	}
+	close(release)
+	waitIdle(t, s)
+	if err := s.Run(BGPSend, 9, noop); err != nil {
+		t.Fatalf("one-shot after the others finished: %v", err)
+	}
+}
