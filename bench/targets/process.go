@@ -87,9 +87,9 @@ const procRoot = "/proc"
 // logTailLines is how many log lines errors quote.
 const logTailLines = 40
 
-// Process is a running daemon started by Start. It is owned by the caller's goroutine; its
-// methods other than Stop may be called at any time, also after Stop. One goroutine inside
-// samples the process tree and another waits for the process; Stop ends and waits for both.
+// Process is a running daemon started by Start. It is owned by one goroutine, the caller's,
+// which may call its methods also after Stop. Inside, one goroutine waits for the daemon and
+// another samples its process tree into a treeStats; Stop ends and waits for both.
 type Process struct {
 	target  Target
 	spec    Spec
@@ -98,20 +98,66 @@ type Process struct {
 	logPath string
 	cmd     *exec.Cmd
 	opts    Options
+	stats   *treeStats // shared with the sampler goroutine
 
 	exited   chan struct{} // closed when cmd.Wait has returned
 	waitErr  error         // cmd.Wait's result; read after exited is closed
 	stopSamp chan struct{} // closed by Stop to end the sampler
 	wg       sync.WaitGroup
 
+	stopped bool
+	killed  bool
+	keep    bool
+	usage   Usage
+}
+
+// treeStats accumulates samples of one process tree; the sampler goroutine writes it and the
+// Process's owner reads it.
+type treeStats struct {
+	root int // the tree's root pid; immutable
+
 	mu       sync.Mutex // guards the fields below
 	maxTicks uint64
 	maxHWM   int64
-	seen     map[procKey]bool
-	stopped  bool
-	killed   bool
-	keep     bool
-	usage    Usage
+	seen     map[procKey]bool // every live process of the tree ever sampled
+}
+
+// sample takes one look at the tree and folds it into the maxima.
+func (ts *treeStats) sample() {
+	s, err := sampleTree(procRoot, ts.root)
+	if err != nil {
+		return
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.maxTicks = max(ts.maxTicks, s.cpuTicks)
+	ts.maxHWM = max(ts.maxHWM, s.hwmBytes)
+	for _, st := range s.procs {
+		if st.state != 'Z' {
+			ts.seen[st.key] = true
+		}
+	}
+}
+
+// maxima returns the largest CPU tick count and VmHWM sum sampled.
+func (ts *treeStats) maxima() (uint64, int64) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.maxTicks, ts.maxHWM
+}
+
+// alive samples the tree and returns the processes ever seen in it that are still running.
+func (ts *treeStats) alive() []procKey {
+	ts.sample()
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var left []procKey
+	for k := range ts.seen {
+		if alive(procRoot, k) {
+			left = append(left, k)
+		}
+	}
+	return left
 }
 
 // Start prepares t for spec in a new directory under opts.Dir, starts the daemon with its
@@ -155,8 +201,8 @@ func Start(ctx context.Context, t Target, spec Spec, opts Options) (*Process, er
 	}
 	p := &Process{
 		target: t, spec: spec, launch: launch, dir: dir, logPath: logPath, cmd: cmd, opts: opts,
+		stats:  &treeStats{root: cmd.Process.Pid, seen: make(map[procKey]bool)},
 		exited: make(chan struct{}), stopSamp: make(chan struct{}),
-		seen: make(map[procKey]bool),
 	}
 	p.wg.Add(2)
 	go func() {
@@ -221,28 +267,11 @@ func (p *Process) sampleLoop() {
 	tick := time.NewTicker(p.opts.SampleInterval)
 	defer tick.Stop()
 	for {
-		p.sample()
+		p.stats.sample()
 		select {
 		case <-p.stopSamp:
 			return
 		case <-tick.C:
-		}
-	}
-}
-
-// sample takes one look at the tree and folds it into the maxima.
-func (p *Process) sample() {
-	s, err := sampleTree(procRoot, p.cmd.Process.Pid)
-	if err != nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.maxTicks = max(p.maxTicks, s.cpuTicks)
-	p.maxHWM = max(p.maxHWM, s.hwmBytes)
-	for _, st := range s.procs {
-		if st.state != 'Z' {
-			p.seen[st.key] = true
 		}
 	}
 }
@@ -269,31 +298,22 @@ func (p *Process) Target() Target { return p.target }
 func (p *Process) Spec() Spec { return p.spec }
 
 // Keep asks Stop to leave the run directory in place, e.g. because a test failed.
-func (p *Process) Keep() {
-	p.mu.Lock()
-	p.keep = true
-	p.mu.Unlock()
-}
+func (p *Process) Keep() { p.keep = true }
 
 // Killed reports whether Stop had to SIGKILL the daemon because it did not exit in time after
 // SIGTERM.
-func (p *Process) Killed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.killed
-}
+func (p *Process) Killed() bool { return p.killed }
 
 // Exited is closed when the daemon process has exited.
 func (p *Process) Exited() <-chan struct{} { return p.exited }
 
 // Usage reports the resource use seen so far; after Stop, the final figures.
 func (p *Process) Usage() Usage {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.stopped {
 		return p.usage
 	}
-	return Usage{CPUSeconds: float64(p.maxTicks) / clockTicks, PeakRSSBytes: p.maxHWM}
+	ticks, hwm := p.stats.maxima()
+	return Usage{CPUSeconds: float64(ticks) / clockTicks, PeakRSSBytes: hwm}
 }
 
 // LogTail returns the last n lines of the daemon's log, or a note saying why it cannot.
@@ -329,15 +349,10 @@ var ErrTreeSurvived = errors.New("process tree survived SIGKILL")
 // root's own rusage (its time and its reaped children's, to the microsecond). Calling Stop
 // again returns the same Usage.
 func (p *Process) Stop(ctx context.Context) (Usage, error) {
-	p.mu.Lock()
 	if p.stopped {
-		u := p.usage
-		p.mu.Unlock()
-		return u, nil
+		return p.usage, nil
 	}
-	p.mu.Unlock()
-
-	p.sample() // the last values of a live tree
+	p.stats.sample() // the last values of a live tree
 	var errs []error
 	select {
 	case <-p.exited:
@@ -349,16 +364,14 @@ func (p *Process) Stop(ctx context.Context) (Usage, error) {
 		select {
 		case <-p.exited:
 		case <-tctx.Done():
-			p.mu.Lock()
 			p.killed = true
-			p.mu.Unlock()
 		}
 		cancel()
 	}
 	// Whatever is left of the tree (orphans in the group, a root that ignored SIGTERM) dies.
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		left := p.survivors()
+		left := p.stats.alive()
 		if len(left) == 0 && isClosed(p.exited) {
 			break
 		}
@@ -378,9 +391,8 @@ func (p *Process) Stop(ctx context.Context) (Usage, error) {
 	close(p.stopSamp)
 	p.wg.Wait()
 
-	p.mu.Lock()
-	cpu, hwm := float64(p.maxTicks)/clockTicks, p.maxHWM
-	p.mu.Unlock()
+	ticks, hwm := p.stats.maxima()
+	cpu := float64(ticks) / clockTicks
 	if ps := p.cmd.ProcessState; ps != nil {
 		// The root's own time and that of every child it reaped, to the microsecond (the
 		// samples count whole ticks).
@@ -395,12 +407,8 @@ func (p *Process) Stop(ctx context.Context) (Usage, error) {
 	u := Usage{CPUSeconds: cpu, PeakRSSBytes: hwm}
 	err := errors.Join(errs...)
 
-	p.mu.Lock()
-	p.stopped = true
-	p.usage = u
-	keep := p.keep || p.opts.KeepDir || err != nil
-	p.mu.Unlock()
-	if !keep {
+	p.stopped, p.usage = true, u
+	if !(p.keep || p.opts.KeepDir || err != nil) {
 		if rerr := os.RemoveAll(p.dir); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("remove %s: %w", p.dir, rerr))
 		}
@@ -411,31 +419,12 @@ func (p *Process) Stop(ctx context.Context) (Usage, error) {
 	return u, nil
 }
 
-// survivors returns the processes of the tree seen so far that are still alive.
-func (p *Process) survivors() []procKey {
-	p.sample()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var left []procKey
-	for k := range p.seen {
-		if alive(procRoot, k) {
-			left = append(left, k)
-		}
-	}
-	return left
-}
-
 // Alive samples the daemon's process tree and returns the pids of every process of it seen so
 // far that is still running. After a successful Stop it is empty.
 func (p *Process) Alive() []int {
-	p.sample()
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	var pids []int
-	for k := range p.seen {
-		if alive(procRoot, k) {
-			pids = append(pids, k.pid)
-		}
+	for _, k := range p.stats.alive() {
+		pids = append(pids, k.pid)
 	}
 	return pids
 }
