@@ -102,6 +102,7 @@ type NLRIIter struct {
 	r       Reader
 	fam     Family
 	addPath bool
+	plain   uint8 // 4 or 16: unicast without path ids, read by the Reader's fast path
 	err     error
 }
 
@@ -111,6 +112,8 @@ func IterNLRI(b []byte, fam Family, addPath bool) NLRIIter {
 	it := NLRIIter{r: NewReader(b), fam: fam, addPath: addPath}
 	if !fam.Supported() {
 		it.err = ErrNLRIFamily
+	} else if !addPath && !fam.IsVPN() {
+		it.plain = uint8(fam.AddrLen())
 	}
 	return it
 }
@@ -120,6 +123,15 @@ func IterNLRI(b []byte, fam Family, addPath bool) NLRIIter {
 func (it *NLRIIter) Next(n *NLRI) bool {
 	if it.err != nil || it.r.Empty() {
 		return false
+	}
+	if it.plain == 4 {
+		p, st := it.r.Prefix4()
+		if st != PrefixOK {
+			it.err = prefixErr(st)
+			return false
+		}
+		*n = NLRI{Prefix: p}
+		return true
 	}
 	if err := decodeNLRI(&it.r, it.fam, it.addPath, n); err != nil {
 		it.err = err
@@ -144,10 +156,30 @@ func ValidateNLRI(b []byte, fam Family, addPath bool) (int, error) {
 	return count, it.Err()
 }
 
+func prefixErr(st PrefixStatus) error {
+	switch st {
+	case PrefixTruncated:
+		return ErrNLRITruncated
+	case PrefixTooLong:
+		return ErrNLRIPrefixTooLong
+	}
+	return nil
+}
+
 func decodeNLRI(r *Reader, fam Family, addPath bool, n *NLRI) error {
 	*n = NLRI{}
 	if addPath {
 		n.PathID = r.U32()
+	}
+	if !fam.IsVPN() {
+		// Unicast: the length octet and the prefix in one read.
+		var st PrefixStatus
+		if fam.AFI == AFIIPv4 {
+			n.Prefix, st = r.Prefix4()
+		} else {
+			n.Prefix, st = r.Prefix16()
+		}
+		return prefixErr(st)
 	}
 	bits := int(r.U8())
 	if !r.Ok() {
