@@ -16,8 +16,8 @@ type Entry[K comparable, D any] struct {
 	// Data is the owner's data for the key, written by Config.Apply.
 	Data   D
 	states []any // indexed by ListenerID; nil when no listener holds state
-	nstate int   // non-nil slots in states
-	pos    int   // index in the partition's dense slice, -1 when not in the table
+	nstate int32 // non-nil slots in states
+	pos    int32 // index in the partition's dense slice, -1 when not in the table
 }
 
 // Key returns the entry's key.

@@ -202,7 +202,7 @@ func (p *partition[K, D, R]) applyOne(c *sched.Ctx, k K, op R) {
 
 func (p *partition[K, D, R]) insert(e *Entry[K, D]) {
 	p.entries[e.key] = e
-	e.pos = len(p.dense)
+	e.pos = int32(len(p.dense))
 	p.dense = append(p.dense, e)
 }
 
