@@ -79,3 +79,16 @@ func BenchmarkWakeLatency(b *testing.B) {
 		<-done
 	}
 }
+
+// BenchmarkCheck measures a policy assertion with checking off and on.
+func BenchmarkCheck(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "on"}[on], func(b *testing.B) {
+			c := &Ctx{check: on, kind: DBPartition, inst: 3}
+			b.ReportAllocs()
+			for range b.N {
+				Check(c, BGPMembership, DBPartition)
+			}
+		})
+	}
+}

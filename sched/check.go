@@ -38,6 +38,13 @@ func checkDefault() bool { return forceCheck || testing.Testing() }
 // a message naming the expected kinds and the actual caller. With checking off it returns
 // at once. For a nil c, checking follows the default (test binaries and the schedcheck tag).
 func Check(c *Ctx, kinds ...Kind) {
+	if c != nil && !c.check {
+		return // inlined: the whole cost when checking is off
+	}
+	check(c, kinds)
+}
+
+func check(c *Ctx, kinds []Kind) {
 	if c == nil {
 		if checkDefault() {
 			failOutside(kinds)
@@ -58,13 +65,17 @@ func Check(c *Ctx, kinds ...Kind) {
 // CheckInstance states that the caller may run only inside the task of kind k and instance
 // inst (a partition's drain, for example). Checking works as for Check.
 func CheckInstance(c *Ctx, k Kind, inst int) {
+	if c != nil && (!c.check || (c.kind == k && c.inst == inst)) {
+		return
+	}
+	checkInstance(c, k, inst)
+}
+
+func checkInstance(c *Ctx, k Kind, inst int) {
 	if c == nil {
 		if checkDefault() {
 			failOutside([]Kind{k})
 		}
-		return
-	}
-	if !c.check || (c.kind == k && c.inst == inst) {
 		return
 	}
 	panic(fmt.Sprintf("sched: concurrency check failed: want %s instance %d, called from %s",
@@ -76,6 +87,13 @@ func CheckInstance(c *Ctx, k Kind, inst int) {
 // table, for example, needs every db.partition and db.walk stopped). It reads the answer
 // from the policy table rather than naming the allowed kinds. Checking works as for Check.
 func CheckExcludes(c *Ctx, kinds ...Kind) {
+	if c != nil && !c.check {
+		return
+	}
+	checkExcludes(c, kinds)
+}
+
+func checkExcludes(c *Ctx, kinds []Kind) {
 	if c == nil {
 		if checkDefault() {
 			failOutside(kinds)
