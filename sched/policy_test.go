@@ -258,6 +258,12 @@ func TestCheckingOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitIdle(t, s)
+	if forceCheck { // the schedcheck build tag overrides WithChecking(false)
+		if msg == "" {
+			t.Fatal("schedcheck build tag, yet no panic")
+		}
+		return
+	}
 	if msg != "" {
 		t.Fatalf("checking off, yet: %s", msg)
 	}
