@@ -67,87 +67,115 @@ var ownedTypes = func() AttrMask {
 // ErrAttrTooLong (wrapped with the type) and dst unchanged.
 func AppendAttrs(dst []byte, a *Attrs, opts *SessionOptions) ([]byte, error) {
 	start := len(dst)
-	as4 := opts == nil || opts.AS4
-	p := a.Present
-	u := unknownCursor{list: a.Unknown, last: -1}
-	var err error
-	for _, t := range encodedTypes {
-		dst = u.appendBefore(dst, t, &err)
-		switch t {
-		case AttrOrigin:
-			if p.Has(t) {
-				dst = append(dst, encWellKnown, t, 1, a.Origin)
+	e := attrEncoder{a: a, as4: opts == nil || opts.AS4}
+	if len(a.Unknown) == 0 {
+		dst = e.appendKnown(dst, 0, 256)
+	} else {
+		// Merge a.Unknown in by type, in (type, index) order, without sorting it.
+		u := unknownCursor{list: a.Unknown, last: -1}
+		from := 0
+		for i := u.next(); i >= 0; i = u.next() {
+			ra := &a.Unknown[i]
+			u.last, u.lastTyp = i, ra.Type
+			if ownedTypes.Has(ra.Type) || ra.Flags&encOptTrans != encOptTrans {
+				continue
 			}
-		case AttrASPath:
-			if p.Has(t) {
-				at := len(dst)
-				dst = append(dst, encWellKnown, t, 0)
-				if as4 {
-					dst = append(dst, a.ASPath...)
-				} else {
-					dst = appendPath2(dst, a.ASPath)
-				}
-				dst = finishAttr(dst, at, &err)
-			}
-		case AttrNextHop:
-			if p.Has(t) {
-				dst = appendAddr4(append(dst, encWellKnown, t, 4), a.NextHop)
-			}
-		case AttrMED:
-			if p.Has(t) {
-				dst = binary.BigEndian.AppendUint32(append(dst, encOptNonTrans, t, 4), a.MED)
-			}
-		case AttrLocalPref:
-			if p.Has(t) {
-				dst = binary.BigEndian.AppendUint32(append(dst, encWellKnown, t, 4), a.LocalPref)
-			}
-		case AttrAtomicAggregate:
-			if p.Has(t) {
-				dst = append(dst, encWellKnown, t, 0)
-			}
-		case AttrAggregator:
-			if p.Has(t) {
-				if as4 {
-					dst = binary.BigEndian.AppendUint32(append(dst, encOptTrans, t, 8), a.Aggregator.AS)
-				} else {
-					dst = binary.BigEndian.AppendUint16(append(dst, encOptTrans, t, 6), as2(a.Aggregator.AS))
-				}
-				dst = appendAddr4(dst, a.Aggregator.Addr)
-			}
-		case AttrCommunities:
-			dst = appendRawAttr(dst, p.Has(t), encOptTrans, t, a.Communities, &err)
-		case AttrOriginatorID:
-			if p.Has(t) {
-				dst = appendAddr4(append(dst, encOptNonTrans, t, 4), a.OriginatorID)
-			}
-		case AttrClusterList:
-			dst = appendRawAttr(dst, p.Has(t), encOptNonTrans, t, a.ClusterList, &err)
-		case AttrExtCommunities:
-			dst = appendRawAttr(dst, p.Has(t), encOptTrans, t, a.ExtCommunities, &err)
-		case AttrAS4Path:
-			if !as4 && p.Has(AttrASPath) && needAS4Path(a.ASPath) {
-				at := len(dst)
-				dst = appendAS4Path(append(dst, encOptTrans, t, 0), a.ASPath)
-				dst = finishAttr(dst, at, &err)
-			}
-		case AttrAS4Aggregator:
-			if !as4 && p.Has(AttrAggregator) && a.Aggregator.AS > 0xffff {
-				dst = binary.BigEndian.AppendUint32(append(dst, encOptTrans, t, 8), a.Aggregator.AS)
-				dst = appendAddr4(dst, a.Aggregator.Addr)
-			}
-		case AttrLargeCommunities:
-			dst = appendRawAttr(dst, p.Has(t), encOptTrans, t, a.LargeCommunities, &err)
-		case AttrOTC:
-			if p.Has(t) {
-				dst = binary.BigEndian.AppendUint32(append(dst, encOptTrans, t, 4), a.OTC)
-			}
+			dst = e.appendKnown(dst, from, int(ra.Type))
+			from = int(ra.Type)
+			dst = appendRawAttr(dst, true, encOptTrans|FlagPartial, ra.Type, ra.Value, &e.err)
 		}
+		dst = e.appendKnown(dst, from, 256)
 	}
-	dst = u.appendBefore(dst, 0, &err) // every remaining unknown attribute
-	if err != nil {
-		return dst[:start], err
+	if e.err != nil {
+		return dst[:start], e.err
 	}
 	return dst, nil
+}
+
+// attrEncoder is the state of one AppendAttrs call.
+type attrEncoder struct {
+	a   *Attrs
+	as4 bool
+	err error
+}
+
+// appendKnown appends the attributes AppendAttrs writes from Attrs' own fields whose type
+// t satisfies from <= t < to, in ascending type order. Straight-line code: this is the hot
+// path of encoding.
+func (e *attrEncoder) appendKnown(dst []byte, from, to int) []byte {
+	a := e.a
+	p := a.Present
+	in := func(t uint8) bool { return from <= int(t) && int(t) < to && p.Has(t) }
+	if in(AttrOrigin) {
+		dst = append(dst, encWellKnown, AttrOrigin, 1, a.Origin)
+	}
+	if in(AttrASPath) {
+		at := len(dst)
+		dst = append(dst, encWellKnown, AttrASPath, 0)
+		if e.as4 {
+			dst = append(dst, a.ASPath...)
+		} else {
+			dst = appendPath2(dst, a.ASPath)
+		}
+		dst = finishAttr(dst, at, &e.err)
+	}
+	if in(AttrNextHop) {
+		dst = appendAddr4(append(dst, encWellKnown, AttrNextHop, 4), a.NextHop)
+	}
+	if in(AttrMED) {
+		dst = appendU32Attr(dst, encOptNonTrans, AttrMED, a.MED)
+	}
+	if in(AttrLocalPref) {
+		dst = appendU32Attr(dst, encWellKnown, AttrLocalPref, a.LocalPref)
+	}
+	if in(AttrAtomicAggregate) {
+		dst = append(dst, encWellKnown, AttrAtomicAggregate, 0)
+	}
+	if in(AttrAggregator) {
+		if as := a.Aggregator.AS; e.as4 {
+			dst = append(dst, encOptTrans, AttrAggregator, 8, byte(as>>24), byte(as>>16), byte(as>>8), byte(as))
+		} else {
+			as2 := as2(as)
+			dst = append(dst, encOptTrans, AttrAggregator, 6, byte(as2>>8), byte(as2))
+		}
+		dst = appendAddr4(dst, a.Aggregator.Addr)
+	}
+	if in(AttrCommunities) {
+		dst = appendRawAttr(dst, true, encOptTrans, AttrCommunities, a.Communities, &e.err)
+	}
+	if in(AttrOriginatorID) {
+		dst = appendAddr4(append(dst, encOptNonTrans, AttrOriginatorID, 4), a.OriginatorID)
+	}
+	if in(AttrClusterList) {
+		dst = appendRawAttr(dst, true, encOptNonTrans, AttrClusterList, a.ClusterList, &e.err)
+	}
+	if in(AttrExtCommunities) {
+		dst = appendRawAttr(dst, true, encOptTrans, AttrExtCommunities, a.ExtCommunities, &e.err)
+	}
+	if !e.as4 {
+		if from <= int(AttrAS4Path) && int(AttrAS4Path) < to && p.Has(AttrASPath) && needAS4Path(a.ASPath) {
+			at := len(dst)
+			dst = appendAS4Path(append(dst, encOptTrans, AttrAS4Path, 0), a.ASPath)
+			dst = finishAttr(dst, at, &e.err)
+		}
+		if from <= int(AttrAS4Aggregator) && int(AttrAS4Aggregator) < to && p.Has(AttrAggregator) && a.Aggregator.AS > 0xffff {
+			as := a.Aggregator.AS
+			dst = append(dst, encOptTrans, AttrAS4Aggregator, 8, byte(as>>24), byte(as>>16), byte(as>>8), byte(as))
+			dst = appendAddr4(dst, a.Aggregator.Addr)
+		}
+	}
+	if in(AttrLargeCommunities) {
+		dst = appendRawAttr(dst, true, encOptTrans, AttrLargeCommunities, a.LargeCommunities, &e.err)
+	}
+	if in(AttrOTC) {
+		dst = appendU32Attr(dst, encOptTrans, AttrOTC, a.OTC)
+	}
+	return dst
+}
+
+// appendU32Attr appends an attribute with a 4-byte value in one append.
+func appendU32Attr(dst []byte, flags, typ uint8, v uint32) []byte {
+	return append(dst, flags, typ, 4, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }
 
 // finishAttr completes an attribute whose header was appended at dst[at:at+3] with a
@@ -206,12 +234,13 @@ func appendRawAttr(dst []byte, present bool, flags, typ uint8, v []byte, err *er
 // appendAddr4 appends a's four bytes; an address that is not IPv4 (or IPv4-mapped IPv6)
 // is written as 0.0.0.0 rather than panicking.
 func appendAddr4(dst []byte, a netip.Addr) []byte {
-	a = a.Unmap()
 	if !a.Is4() {
-		return append(dst, 0, 0, 0, 0)
+		if a = a.Unmap(); !a.Is4() {
+			return append(dst, 0, 0, 0, 0)
+		}
 	}
 	b := a.As4()
-	return append(dst, b[:]...)
+	return append(dst, b[0], b[1], b[2], b[3])
 }
 
 // as2 maps a 4-octet ASN to what a 2-octet speaker is sent (RFC 6793 §4.2.2).
@@ -287,9 +316,8 @@ func appendAS4Path(dst []byte, p ASPath) []byte {
 // sorting or copying it: the list is short, so each step scans it for the next entry.
 type unknownCursor struct {
 	list    []RawAttr
-	last    int   // index of the last entry emitted, -1 before the first
+	last    int   // index of the last entry visited, -1 before the first
 	lastTyp uint8 // its type
-	done    bool
 }
 
 // next returns the index of the entry following the last emitted one in (type, index)
@@ -306,28 +334,4 @@ func (u *unknownCursor) next() int {
 		}
 	}
 	return best
-}
-
-// appendBefore appends every not yet emitted unknown attribute whose type is below
-// limit (all of them when limit is 0).
-func (u *unknownCursor) appendBefore(dst []byte, limit uint8, err *error) []byte {
-	if u.done || len(u.list) == 0 {
-		return dst
-	}
-	for {
-		i := u.next()
-		if i < 0 {
-			u.done = true
-			return dst
-		}
-		ra := &u.list[i]
-		if limit != 0 && ra.Type >= limit {
-			return dst
-		}
-		u.last, u.lastTyp = i, ra.Type
-		if ownedTypes.Has(ra.Type) || ra.Flags&encOptTrans != encOptTrans {
-			continue
-		}
-		dst = appendRawAttr(dst, true, encOptTrans|FlagPartial, ra.Type, ra.Value, err)
-	}
 }

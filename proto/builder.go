@@ -65,7 +65,7 @@ type UpdateBuilder struct {
 	wd [numFamilies][]byte // encoded withdrawn NLRI per family
 
 	groups []annGroup         // announcement sets, in first-seen order; reused
-	index  map[groupKey]int32 // group key → index in groups
+	index  map[groupKey]int32 // group key → index in groups, once there are many groups
 	cur    int32              // the group of the last Announce, -1 when none
 	nlri   NLRI               // scratch for VPN withdrawals (labels cleared)
 	err    error              // the first problem of the batch
@@ -105,11 +105,14 @@ type annGroup struct {
 	mpVal int    // MP_REACH_NLRI value bytes besides NLRI (0 for IPv4 unicast)
 	nhAt  int    // IPv4 unicast with nh: where NEXT_HOP goes in attrs
 	nhEnd int    // and where the attribute bytes resume (skipping a NEXT_HOP in attrs)
+
+	addPath bool // path identifiers are sent for fam
+	roomy   bool // any NLRI of fam fits beside the attributes: no per-prefix size check
 }
 
 // NewUpdateBuilder returns a builder for a session with opts.
 func NewUpdateBuilder(opts *SessionOptions) *UpdateBuilder {
-	b := &UpdateBuilder{index: make(map[groupKey]int32)}
+	b := &UpdateBuilder{}
 	b.Reset(opts)
 	return b
 }
@@ -127,11 +130,10 @@ func (b *UpdateBuilder) Reset(opts *SessionOptions) {
 	for i := range b.groups {
 		b.groups[i].attrs = "" // do not keep the caller's bytes alive
 	}
-	b.groups = b.groups[:0]
-	if b.index == nil {
-		b.index = make(map[groupKey]int32)
+	if len(b.groups) > groupScan {
+		clear(b.index)
 	}
-	clear(b.index)
+	b.groups = b.groups[:0]
 	b.cur = -1
 	b.err, b.nerr = nil, 0
 }
@@ -164,16 +166,19 @@ func validNLRI(fam Family, n *NLRI, labels bool) bool {
 	return true
 }
 
-// Withdraw queues the withdrawal of n in fam. The path identifier is sent when the
-// session has ADD-PATH for fam; a VPN withdrawal carries the RFC 8277 §2.4 withdrawal
-// label instead of n's labels.
-func (b *UpdateBuilder) Withdraw(fam Family, n *NLRI) {
+// Withdraw queues the withdrawal of each of ns in fam. The path identifier is sent when
+// the session has ADD-PATH for fam; a VPN withdrawal carries the RFC 8277 §2.4 withdrawal
+// label instead of the route's labels.
+func (b *UpdateBuilder) Withdraw(fam Family, ns ...NLRI) {
 	fi := famIndex(fam)
-	if fi < 0 || !validNLRI(fam, n, false) {
-		b.fail(fmt.Errorf("withdraw %v %v: %w", fam, n.Prefix, ErrBadPrefix))
-		return
+	for i := range ns {
+		n := &ns[i]
+		if fi < 0 || !validNLRI(fam, n, false) {
+			b.fail(fmt.Errorf("withdraw %v %v: %w", fam, n.Prefix, ErrBadPrefix))
+			continue
+		}
+		b.withdraw(fi, fam, n)
 	}
-	b.withdraw(fi, fam, n)
 }
 
 func (b *UpdateBuilder) withdraw(fi int, fam Family, n *NLRI) {
@@ -185,61 +190,193 @@ func (b *UpdateBuilder) withdraw(fi int, fam Family, n *NLRI) {
 	b.wd[fi] = AppendNLRI(b.wd[fi], fam, b.opts.AddPath.Has(fam), n)
 }
 
-// Announce queues the announcement of n in fam with the attribute set attrs (the output
-// of AppendAttrs for this session, without MP_REACH/MP_UNREACH) and, for families other
-// than IPv4 unicast, next hop nh (see MPNextHop). The builder keeps a reference to attrs
-// until the next Reset: the bytes must not change until AppendMessages has returned.
+// Announce queues the announcement of each of ns in fam with the attribute set attrs (the
+// output of AppendAttrs for this session, without MP_REACH/MP_UNREACH) and, for families
+// other than IPv4 unicast, next hop nh (see MPNextHop). The builder keeps a reference to
+// attrs until the next Reset: the bytes must not change until AppendMessages has returned.
 //
-// Entries are grouped by (fam, nh, attrs content); handing the same slice (for example
-// an interned encoding) for every prefix of a set makes grouping cost one comparison of
-// pointers. An announcement the builder cannot encode is queued as a withdrawal and
+// Entries are grouped by (fam, nh, attrs content), whatever order they come in. Passing
+// a set's prefixes in one call (b.Announce(fam, attrs, nh, batch...)) is the fast path:
+// the set is looked up once and each prefix costs a few nanoseconds; handing the same
+// slice for every prefix of a set (an interned encoding) makes the lookup one pointer
+// comparison. An announcement the builder cannot encode is queued as a withdrawal and
 // reported by AppendMessages.
-func (b *UpdateBuilder) Announce(fam Family, attrs []byte, nh MPNextHop, n *NLRI) {
-	b.AnnounceString(fam, unsafe.String(unsafe.SliceData(attrs), len(attrs)), nh, n)
+func (b *UpdateBuilder) Announce(fam Family, attrs []byte, nh MPNextHop, ns ...NLRI) {
+	b.AnnounceString(fam, unsafe.String(unsafe.SliceData(attrs), len(attrs)), nh, ns...)
 }
 
 // AnnounceString is Announce for attribute bytes held in a string (as interned attribute
 // sets are).
-func (b *UpdateBuilder) AnnounceString(fam Family, attrs string, nh MPNextHop, n *NLRI) {
+func (b *UpdateBuilder) AnnounceString(fam Family, attrs string, nh MPNextHop, ns ...NLRI) {
+	if fam == IPv4Unicast && !nh.Addr.IsValid() {
+		nh = MPNextHop{}
+	}
+	for len(ns) > 0 {
+		// Fast path: the current set is this one and has room for any prefix of fam, so
+		// a run of valid prefixes is encoded in one tight loop.
+		if b.cur >= 0 {
+			g := &b.groups[b.cur]
+			if g.roomy && g.fam == fam && sameString(g.attrs, attrs) && sameNextHop(&g.nh, &nh) {
+				k := g.appendRun(ns)
+				if ns = ns[k:]; len(ns) == 0 {
+					return
+				}
+			}
+		}
+		b.announceSlow(fam, attrs, nh, &ns[0])
+		ns = ns[1:]
+	}
+}
+
+// appendRun encodes the leading prefixes of ns that are valid for the group's family and
+// returns how many it took.
+func (g *annGroup) appendRun(ns []NLRI) int {
+	dst, k := g.nlri, len(ns)
+	switch g.fam {
+	case IPv4Unicast:
+		for i := range ns {
+			p := ns[i].Prefix
+			a := p.Addr()
+			if !a.Is4() || !p.IsValid() {
+				k = i
+				break
+			}
+			if g.addPath {
+				id := ns[i].PathID
+				dst = append(dst, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+			}
+			bits := p.Bits()
+			b4 := a.As4()
+			v := binary.BigEndian.Uint32(b4[:]) & (^uint32(0) << (32 - bits)) // a shift by 32 gives 0
+			dst = append(dst, byte(bits), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+			dst = dst[:len(dst)-4+(bits+7)/8]
+		}
+	case IPv6Unicast:
+		for i := range ns {
+			if a := ns[i].Prefix.Addr(); !a.Is6() || !ns[i].Prefix.IsValid() {
+				k = i
+				break
+			}
+			dst = appendUnicast(dst, g.addPath, &ns[i])
+		}
+	default:
+		for i := range ns {
+			if !validNLRI(g.fam, &ns[i], true) {
+				k = i
+				break
+			}
+			dst = AppendNLRI(dst, g.fam, g.addPath, &ns[i])
+		}
+	}
+	g.nlri = dst
+	return k
+}
+
+func (b *UpdateBuilder) announceSlow(fam Family, attrs string, nh MPNextHop, n *NLRI) {
 	fi := famIndex(fam)
 	if fi < 0 || !validNLRI(fam, n, true) {
 		b.fail(fmt.Errorf("announce %v %v (%d labels): %w", fam, n.Prefix, n.Labels.N, ErrBadPrefix))
 		return
-	}
-	if fam == IPv4Unicast && !nh.Addr.IsValid() {
-		nh = MPNextHop{}
 	}
 	g := b.group(fam, attrs, nh)
 	if g == nil {
 		b.withdraw(fi, fam, n)
 		return
 	}
-	addPath := b.opts.AddPath.Has(fam)
-	l := NLRILen(fam, addPath, n)
+	if l := NLRILen(fam, g.addPath, n); !g.fits(l, b.maxLen) {
+		b.fail(fmt.Errorf("announce %v %v with %d attribute bytes: %d-byte message over the %d-byte limit: %w",
+			fam, n.Prefix, len(attrs), g.fixed+l, b.maxLen, ErrAttrsTooLarge))
+		b.withdraw(fi, fam, n)
+		return
+	}
+	if fam.IsVPN() {
+		g.nlri = AppendNLRI(g.nlri, fam, g.addPath, n)
+	} else {
+		g.nlri = appendUnicast(g.nlri, g.addPath, n)
+	}
+}
+
+// sameString reports whether a and b are equal, comparing their pointers first: the
+// attribute bytes of one set are usually the very same memory.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
+}
+
+// sameNextHop compares next hops field by field (a struct comparison would call memequal).
+func sameNextHop(a, b *MPNextHop) bool { return a.Addr == b.Addr && a.LinkLocal == b.LinkLocal }
+
+// appendUnicast appends an IPv4 or IPv6 unicast NLRI (RFC 4271 §4.3, RFC 4760 §5, RFC
+// 7911 §3), masking host bits. It is AppendNLRI specialised for the builder's hot path:
+// the address is masked in registers and appended whole (fixed-size stores), then the
+// slice is cut back to the prefix's bytes.
+func appendUnicast(dst []byte, addPath bool, n *NLRI) []byte {
+	if addPath {
+		id := n.PathID
+		dst = append(dst, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+	}
+	bits := n.Prefix.Bits()
+	nb := (bits + 7) / 8
+	a := n.Prefix.Addr()
+	if a.Is4() {
+		b4 := a.As4()
+		v := binary.BigEndian.Uint32(b4[:]) & (^uint32(0) << (32 - bits)) // a shift by 32 gives 0
+		dst = append(dst, byte(bits), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+		return dst[:len(dst)-4+nb]
+	}
+	v := a.As16()
+	hi, lo := binary.BigEndian.Uint64(v[:8]), binary.BigEndian.Uint64(v[8:])
+	if bits <= 64 {
+		hi &= ^uint64(0) << (64 - bits)
+		lo = 0
+	} else {
+		lo &= ^uint64(0) << (128 - bits)
+	}
+	dst = append(dst, byte(bits))
+	dst = binary.BigEndian.AppendUint64(dst, hi)
+	dst = binary.BigEndian.AppendUint64(dst, lo)
+	return dst[:len(dst)-16+nb]
+}
+
+// maxNLRILen is the longest NLRI of each family without a path identifier: a length
+// byte, up to three labels and a route distinguisher for VPN, and the address.
+func maxNLRILen(fam Family) int {
+	l := 1 + fam.AddrLen()
+	if fam.IsVPN() {
+		l += 3*MaxLabels + 8
+	}
+	return l
+}
+
+// fits reports whether an NLRI of l bytes fits in a message of the group by itself.
+func (g *annGroup) fits(l, maxLen int) bool {
 	need := g.fixed + l
 	if g.mpVal > 0 {
 		need += attrHeaderLen(g.mpVal+l) - 3
 	}
-	if need > b.maxLen {
-		b.fail(fmt.Errorf("announce %v %v with %d attribute bytes: %d-byte message over the %d-byte limit: %w",
-			fam, n.Prefix, len(attrs), need, b.maxLen, ErrAttrsTooLarge))
-		b.withdraw(fi, fam, n)
-		return
-	}
-	g.nlri = AppendNLRI(g.nlri, fam, addPath, n)
+	return need <= maxLen
 }
+
+// groupScan is how many groups the builder searches linearly before it indexes them in
+// a map: batches usually hold a few sets, and a map costs more than a short scan.
+const groupScan = 8
 
 // group returns the group for (fam, attrs, nh), creating it; nil (with the error recorded)
 // when the attribute set or next hop cannot be encoded.
 func (b *UpdateBuilder) group(fam Family, attrs string, nh MPNextHop) *annGroup {
 	if b.cur >= 0 {
-		g := &b.groups[b.cur]
-		if g.fam == fam && g.nh == nh && g.attrs == attrs {
+		if g := &b.groups[b.cur]; g.fam == fam && sameNextHop(&g.nh, &nh) && sameString(g.attrs, attrs) {
 			return g
 		}
 	}
 	k := groupKey{fam: fam, nh: nh, attrs: attrs}
-	if i, ok := b.index[k]; ok {
+	if len(b.groups) <= groupScan {
+		for i := range b.groups {
+			if g := &b.groups[i]; g.fam == fam && sameNextHop(&g.nh, &nh) && sameString(g.attrs, attrs) {
+				b.cur = int32(i)
+				return g
+			}
+		}
+	} else if i, ok := b.index[k]; ok {
 		b.cur = i
 		return &b.groups[i]
 	}
@@ -249,6 +386,11 @@ func (b *UpdateBuilder) group(fam Family, attrs string, nh MPNextHop) *annGroup 
 		b.fail(fmt.Errorf("announce %v with %d attribute bytes: %w", fam, len(attrs), err))
 		return nil
 	}
+	l := maxNLRILen(fam)
+	if g.addPath {
+		l += 4
+	}
+	g.roomy = g.fits(l, b.maxLen)
 	n := len(b.groups)
 	if n < cap(b.groups) {
 		b.groups = b.groups[:n+1]
@@ -257,7 +399,17 @@ func (b *UpdateBuilder) group(fam Family, attrs string, nh MPNextHop) *annGroup 
 		b.groups = append(b.groups, annGroup{})
 	}
 	b.groups[n] = g
-	b.index[k] = int32(n)
+	switch {
+	case n+1 == groupScan+1: // the scan gets too long: index every group from now on
+		if b.index == nil {
+			b.index = make(map[groupKey]int32)
+		}
+		for i := range b.groups {
+			b.index[b.groups[i].groupKey] = int32(i)
+		}
+	case n+1 > groupScan+1:
+		b.index[k] = int32(n)
+	}
 	b.cur = int32(n)
 	return &b.groups[n]
 }
@@ -269,6 +421,7 @@ func (b *UpdateBuilder) layout(g *annGroup) error {
 		return err
 	}
 	g.fixed = HeaderLen + 2 + 2 + len(g.attrs)
+	g.addPath = b.opts.AddPath.Has(g.fam)
 	if g.fam == IPv4Unicast {
 		if g.nh.Addr.IsValid() {
 			if !g.nh.Addr.Unmap().Is4() {
@@ -406,6 +559,9 @@ func nlriEntryLen(b []byte, addPath bool) int {
 
 // take returns how many leading bytes of b hold whole NLRI fitting in room bytes.
 func take(b []byte, addPath bool, room int) int {
+	if len(b) <= room {
+		return len(b) // the builder wrote b: it holds whole NLRI
+	}
 	n := 0
 	for n < len(b) {
 		l := nlriEntryLen(b[n:], addPath)
@@ -421,6 +577,9 @@ func take(b []byte, addPath bool, room int) int {
 // NLRI: room counts the attribute header with a one-byte length, and a value over 255
 // bytes needs one byte more.
 func takeMP(b []byte, addPath bool, val, room int) int {
+	if len(b)+attrHeaderLen(val+len(b))-3 <= room {
+		return len(b)
+	}
 	n := 0
 	for n < len(b) {
 		l := nlriEntryLen(b[n:], addPath)
@@ -490,7 +649,7 @@ func (b *UpdateBuilder) appendWithdrawals(dst []byte, fam Family, w []byte) []by
 }
 
 func (b *UpdateBuilder) appendGroup(dst []byte, g *annGroup) []byte {
-	addPath := b.opts.AddPath.Has(g.fam)
+	addPath := g.addPath
 	w := g.nlri
 	room := b.maxLen - g.fixed
 	for len(w) > 0 {

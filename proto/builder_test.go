@@ -177,7 +177,7 @@ func TestBuilderPacking(t *testing.T) {
 					in := uniqueNLRI(fam, count)
 					b := NewUpdateBuilder(opts)
 					for i := range in {
-						b.Announce(fam, attrs, nextHopFor(fam), &in[i])
+						b.Announce(fam, attrs, nextHopFor(fam), in[i])
 					}
 					out, err := b.AppendMessages(nil)
 					if err != nil {
@@ -238,8 +238,8 @@ func TestBuilderFillsMessages(t *testing.T) {
 		in := genNLRI(fam, 3000, -1)
 		b := NewUpdateBuilder(opts)
 		for i := range in {
-			b.Announce(fam, attrs, nextHopFor(fam), &in[i])
-			b.Withdraw(fam, &in[i])
+			b.Announce(fam, attrs, nextHopFor(fam), in[i])
+			b.Withdraw(fam, in[i])
 		}
 		out, err := b.AppendMessages(nil)
 		if err != nil {
@@ -281,9 +281,9 @@ func TestBuilderWithdrawalsFirst(t *testing.T) {
 	b := NewUpdateBuilder(as4Opts)
 	for _, fam := range []Family{VPNv6, IPv4Unicast, IPv6Unicast, VPNv4} {
 		in := uniqueNLRI(fam, 3)
-		b.Announce(fam, attrs, nextHopFor(fam), &in[0])
-		b.Withdraw(fam, &in[1])
-		b.Announce(fam, attrs, nextHopFor(fam), &in[2])
+		b.Announce(fam, attrs, nextHopFor(fam), in[0])
+		b.Withdraw(fam, in[1])
+		b.Announce(fam, attrs, nextHopFor(fam), in[2])
 	}
 	out, err := b.AppendMessages(nil)
 	if err != nil {
@@ -328,12 +328,12 @@ func TestBuilderGroups(t *testing.T) {
 	nh := nextHopFor(IPv6Unicast)
 	nh2 := MPNextHop{Addr: netip.MustParseAddr("2001:db8::2")}
 	b := NewUpdateBuilder(as4Opts)
-	b.Announce(IPv6Unicast, a1, nh, &in[0])
-	b.Announce(IPv6Unicast, a2, nh, &in[1])
-	b.Announce(IPv6Unicast, a1copy, nh, &in[2]) // equal content, other slice
-	b.Announce(IPv6Unicast, a2, nh, &in[3])
-	b.Announce(IPv6Unicast, a1, nh2, &in[4])
-	b.AnnounceString(IPv6Unicast, string(a1), nh, &in[5])
+	b.Announce(IPv6Unicast, a1, nh, in[0])
+	b.Announce(IPv6Unicast, a2, nh, in[1])
+	b.Announce(IPv6Unicast, a1copy, nh, in[2]) // equal content, other slice
+	b.Announce(IPv6Unicast, a2, nh, in[3])
+	b.Announce(IPv6Unicast, a1, nh2, in[4])
+	b.AnnounceString(IPv6Unicast, string(a1), nh, in[5])
 	out, err := b.AppendMessages(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -374,7 +374,7 @@ func TestBuilderNextHops(t *testing.T) {
 	for _, c := range cases {
 		b := NewUpdateBuilder(as4Opts)
 		n := uniqueNLRI(c.fam, 1)[0]
-		b.Announce(c.fam, attrs, c.nh, &n)
+		b.Announce(c.fam, attrs, c.nh, n)
 		out, err := b.AppendMessages(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -393,7 +393,7 @@ func TestBuilderNextHops(t *testing.T) {
 	noNH.Present.Set(AttrMED)
 	for _, in := range [][]byte{attrs, mustAttrs(t, noNH, as4Opts)} {
 		b := NewUpdateBuilder(as4Opts)
-		b.Announce(IPv4Unicast, in, MPNextHop{Addr: v4}, &n)
+		b.Announce(IPv4Unicast, in, MPNextHop{Addr: v4}, n)
 		out, err := b.AppendMessages(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -418,7 +418,7 @@ func TestBuilderNextHops(t *testing.T) {
 	}{{IPv6Unicast, MPNextHop{}}, {VPNv4, MPNextHop{Addr: v6}}, {VPNv4, MPNextHop{Addr: v4, LinkLocal: ll}}, {IPv4Unicast, MPNextHop{Addr: v6}}} {
 		b := NewUpdateBuilder(as4Opts)
 		n := uniqueNLRI(c.fam, 1)[0]
-		b.Announce(c.fam, attrs, c.nh, &n)
+		b.Announce(c.fam, attrs, c.nh, n)
 		out, err := b.AppendMessages(nil)
 		if !errors.Is(err, ErrBadNextHop) {
 			t.Errorf("%v %v: error %v", c.fam, c.nh, err)
@@ -440,7 +440,7 @@ func TestBuilderTooLarge(t *testing.T) {
 			a := &Attrs{Unknown: []RawAttr{{Flags: 0xc0, Type: 99, Value: make([]byte, size)}}}
 			attrs := mustAttrs(t, a, opts)
 			b := NewUpdateBuilder(opts)
-			b.Announce(fam, attrs, nextHopFor(fam), &n[0])
+			b.Announce(fam, attrs, nextHopFor(fam), n[0])
 			out, err := b.AppendMessages(nil)
 			msgs := splitMessages(t, out, opts.MaxLen())
 			if err == nil && (len(msgs) != 1 || len(msgs[0].attrs) < 1) {
@@ -496,10 +496,10 @@ func TestBuilderBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		b := NewUpdateBuilder(as4Opts)
-		b.Announce(c.fam, c.attrs, nextHopFor(c.fam), &c.n)
-		b.Withdraw(c.fam, &c.n)
+		b.Announce(c.fam, c.attrs, nextHopFor(c.fam), c.n)
+		b.Withdraw(c.fam, c.n)
 		ok := uniqueNLRI(IPv4Unicast, 1)[0]
-		b.Announce(IPv4Unicast, attrs, MPNextHop{}, &ok)
+		b.Announce(IPv4Unicast, attrs, MPNextHop{}, ok)
 		out, err := b.AppendMessages(nil)
 		if !errors.Is(err, c.want) {
 			t.Errorf("%s: error %v, want %v", c.name, err, c.want)
@@ -516,7 +516,7 @@ func TestBuilderReset(t *testing.T) {
 	attrs := typicalAttrs(t)
 	b := NewUpdateBuilder(as4Opts)
 	in := uniqueNLRI(IPv4Unicast, 2)
-	b.Announce(IPv4Unicast, attrs[:3], MPNextHop{}, &in[0])
+	b.Announce(IPv4Unicast, attrs[:3], MPNextHop{}, in[0])
 	if _, err := b.AppendMessages(nil); err == nil {
 		t.Fatal("no error")
 	}
@@ -524,14 +524,14 @@ func TestBuilderReset(t *testing.T) {
 	if out, err := b.AppendMessages(nil); err != nil || len(out) != 0 {
 		t.Fatalf("after Reset: %d bytes, %v", len(out), err)
 	}
-	b.Announce(IPv4Unicast, attrs, MPNextHop{}, &in[1])
+	b.Announce(IPv4Unicast, attrs, MPNextHop{}, in[1])
 	out, err := b.AppendMessages([]byte{1})
 	if err != nil || out[0] != 1 || len(splitMessages(t, out[1:], MaxMessageLen)) != 1 {
 		t.Fatalf("reuse: %v", err)
 	}
 	var zero UpdateBuilder // the zero value works after Reset
 	zero.Reset(as4Opts)
-	zero.Withdraw(IPv4Unicast, &in[0])
+	zero.Withdraw(IPv4Unicast, in[0])
 	if out, err := zero.AppendMessages(nil); err != nil || len(out) != HeaderLen+4+5 {
 		t.Fatalf("zero builder: % x %v", out, err)
 	}
@@ -555,11 +555,11 @@ func TestBuilderNoAllocs(t *testing.T) {
 			for i := range in {
 				switch {
 				case i%7 == 0:
-					b.Withdraw(fam, &in[i])
+					b.Withdraw(fam, in[i])
 				case i < 350:
-					b.Announce(fam, attrs, nh, &in[i])
+					b.Announce(fam, attrs, nh, in[i])
 				default:
-					b.Announce(fam, attrs2, nh, &in[i])
+					b.Announce(fam, attrs2, nh, in[i])
 				}
 			}
 			var err error

@@ -380,11 +380,11 @@ func TestDiffEncodeGenerated(t *testing.T) {
 		b.Reset(opts)
 		for i := range ann {
 			ann[i] = g.nlri(fam)
-			b.Announce(fam, attrBuf, nh, &ann[i])
+			b.Announce(fam, attrBuf, nh, ann[i])
 		}
 		for i := range wd {
 			wd[i] = g.nlri(fam)
-			b.Withdraw(fam, &wd[i])
+			b.Withdraw(fam, wd[i])
 		}
 		buf, err = b.AppendMessages(buf[:0])
 		if err != nil {
@@ -441,24 +441,24 @@ func reencode(b *UpdateBuilder, dst []byte, body []byte, opts *SessionOptions, u
 	var n NLRI
 	it := u.IterWithdrawn(opts)
 	for it.Next(&n) {
-		b.Withdraw(IPv4Unicast, &n)
+		b.Withdraw(IPv4Unicast, n)
 	}
 	if u.Attrs.Present.Has(AttrMPUnreach) {
 		it = u.IterMPUnreach(opts)
 		for it.Next(&n) {
-			b.Withdraw(u.Attrs.MPUnreach.Family, &n)
+			b.Withdraw(u.Attrs.MPUnreach.Family, n)
 		}
 	}
 	it = u.IterNLRI(opts)
 	for it.Next(&n) {
-		b.Announce(IPv4Unicast, *attrBuf, MPNextHop{}, &n)
+		b.Announce(IPv4Unicast, *attrBuf, MPNextHop{}, n)
 	}
 	if u.Attrs.Present.Has(AttrMPReach) {
 		mp := &u.Attrs.MPReach
 		nh := MPNextHop{Addr: mp.NextHop, LinkLocal: mp.LinkLocal}
 		it = u.IterMPReach(opts)
 		for it.Next(&n) {
-			b.Announce(mp.Family, *attrBuf, nh, &n)
+			b.Announce(mp.Family, *attrBuf, nh, n)
 		}
 	}
 	return b.AppendMessages(dst)
@@ -601,7 +601,7 @@ func TestEndOfRIB(t *testing.T) {
 	for _, fam := range allFamilies {
 		n := uniqueNLRI(fam, 1)[0]
 		b.Reset(as4Opts)
-		b.Withdraw(fam, &n)
+		b.Withdraw(fam, n)
 		out, _ := b.AppendMessages(nil)
 		var u Update
 		if err := DecodeUpdate(out[HeaderLen:], as4Opts, &u); err != nil {
