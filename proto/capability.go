@@ -222,11 +222,11 @@ func (c *Capabilities) Decode(b []byte) error {
 	for !r.Empty() {
 		code := r.U8()
 		n := int(r.U8())
-		v := r.Sub(n)
+		value := r.Bytes(n)
 		if !r.Ok() {
 			return resetErr(CodeOpen, 0, nil, "capability overruns its optional parameter")
 		}
-		if err := c.decodeOne(code, v); err != nil {
+		if err := c.decodeOne(code, value); err != nil {
 			return err
 		}
 	}
@@ -237,8 +237,10 @@ func malformedCap(code uint8, format string, args ...any) *Error {
 	return resetErr(CodeOpen, 0, nil, fmt.Sprintf("capability %d: ", code)+fmt.Sprintf(format, args...))
 }
 
-func (c *Capabilities) decodeOne(code uint8, v Reader) *Error {
-	n := v.Len()
+// decodeOne decodes one capability value (value aliases the message).
+func (c *Capabilities) decodeOne(code uint8, value []byte) *Error {
+	v := NewReader(value)
+	n := len(value)
 	switch code {
 	case CapMultiprotocol: // RFC 4760 §8: AFI, reserved, SAFI
 		if n != 4 {
@@ -300,14 +302,14 @@ func (c *Capabilities) decodeOne(code uint8, v Reader) *Error {
 		if n == 0 || n%4 != 0 {
 			return malformedCap(code, "length %d is not a positive multiple of 4", n)
 		}
-		keep, whole := len(c.AddPath), v
+		keep := len(c.AddPath)
 		for !v.Empty() {
 			afi := AFI(v.U16())
 			safi := SAFI(v.U8())
 			mode := AddPathMode(v.U8())
 			if mode < AddPathReceive || mode > AddPathBoth {
 				c.AddPath = c.AddPath[:keep]
-				c.Unknown = append(c.Unknown, RawCapability{Code: code, Value: c.save(whole.Rest())})
+				c.Unknown = append(c.Unknown, RawCapability{Code: code, Value: c.save(value)})
 				return nil
 			}
 			c.AddPath = append(c.AddPath, AddPathFamily{Family: Family{afi, safi}, Mode: mode})
@@ -331,7 +333,7 @@ func (c *Capabilities) decodeOne(code uint8, v Reader) *Error {
 		}
 		c.FQDN = FQDN{Present: true, Hostname: c.save(host), Domain: c.save(dom)}
 	default:
-		c.Unknown = append(c.Unknown, RawCapability{Code: code, Value: c.save(v.Rest())})
+		c.Unknown = append(c.Unknown, RawCapability{Code: code, Value: c.save(value)})
 	}
 	return nil
 }

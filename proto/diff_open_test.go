@@ -56,7 +56,7 @@ func randName(rng *rand.Rand, n int) []byte {
 var unknownCodes = []uint8{0, 3, 4, 7, 8, 10, 66, 67, 72, 76, 128, 129, 200, 239, 255}
 
 func randOpenAnySize(rng *rand.Rand) *Open {
-	o := &Open{Version: 4, AS: uint16(rng.Intn(65536)), ID: netip.AddrFrom4([4]byte{byte(rng.Intn(256)), byte(rng.Intn(256)), byte(rng.Intn(256)), byte(1 + rng.Intn(255))})}
+	o := &Open{Version: 4, AS: uint16(1 + rng.Intn(65535)), ID: netip.AddrFrom4([4]byte{byte(rng.Intn(256)), byte(rng.Intn(256)), byte(rng.Intn(256)), byte(1 + rng.Intn(255))})}
 	if rng.Intn(4) != 0 {
 		o.HoldTime = uint16(3 + rng.Intn(65533))
 	}
@@ -83,7 +83,7 @@ func randOpenAnySize(rng *rand.Rand) *Open {
 		}
 	}
 	if p() {
-		c.HasAS4, c.AS4 = true, rng.Uint32()
+		c.HasAS4, c.AS4 = true, 1+rng.Uint32()%0xffffffff
 	}
 	if p() {
 		for range 1 + rng.Intn(3) {

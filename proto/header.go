@@ -18,6 +18,9 @@ const (
 // markerLen is the length of the all-ones marker that opens every message.
 const markerLen = 16
 
+// allOnes is half of the marker, read as one uint64.
+const allOnes = ^uint64(0)
+
 // Header is a decoded message header (RFC 4271 §4.1): the total message length, header
 // included, and the message type. It is a small value; Len has been checked against the
 // session's limit and the type's minimum.
@@ -54,16 +57,14 @@ var ErrMessageTooLong = errors.New("proto: message too long")
 // error, which DecodeRouteRefresh reports.
 func ParseHeader(b []byte, maxLen int) (Header, error) {
 	r := NewReader(b)
-	marker := r.Bytes(markerLen)
+	m0, m1 := r.U64(), r.U64() // the 16-byte marker
 	length := r.U16()
 	typ := r.U8()
 	if !r.Ok() {
 		return Header{}, ErrShortHeader
 	}
-	for _, m := range marker {
-		if m != 0xff {
-			return Header{}, resetErr(CodeHeader, SubConnNotSynchronized, nil, "marker is not all ones")
-		}
+	if m0 != allOnes || m1 != allOnes {
+		return Header{}, resetErr(CodeHeader, SubConnNotSynchronized, nil, "marker is not all ones")
 	}
 	h := Header{Len: length, Type: typ}
 	limit := clampMaxLen(maxLen)

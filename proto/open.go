@@ -57,6 +57,8 @@ func (o *Open) CheckPeerAS(want uint32) *Error {
 // order of RFC 4271 §6.2:
 //   - a body shorter than 10 bytes: 1/2 (Bad Message Length, §6.1), data the length field;
 //   - Version not 4: 2/1 (Unsupported Version Number), data the 2-byte version 4;
+//   - AS 0 in My Autonomous System or in the 4-octet AS capability: 2/2 (Bad Peer AS,
+//     RFC 7607 §2);
 //   - Hold Time 1 or 2: 2/6 (Unacceptable Hold Time);
 //   - BGP Identifier 0: 2/3 (Bad BGP Identifier; RFC 6286 §2.1 allows any other value);
 //   - optional parameters whose lengths disagree with each other or with the message, or a
@@ -82,6 +84,9 @@ func DecodeOpen(body []byte, o *Open) error {
 	o.ID = netip.AddrFrom4([4]byte{byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)})
 	if o.Version != BGPVersion {
 		return resetErr(CodeOpen, SubUnsupportedVersion, []byte{0, BGPVersion}, fmt.Sprintf("version %d", o.Version))
+	}
+	if o.AS == 0 {
+		return resetErr(CodeOpen, SubBadPeerAS, nil, "My Autonomous System 0")
 	}
 	if o.HoldTime == 1 || o.HoldTime == 2 {
 		return resetErr(CodeOpen, SubUnacceptableHoldTime, nil, fmt.Sprintf("hold time %d", o.HoldTime))
@@ -119,6 +124,9 @@ func DecodeOpen(body []byte, o *Open) error {
 		if err := o.Caps.Decode(value); err != nil {
 			return err
 		}
+	}
+	if o.Caps.HasAS4 && o.Caps.AS4 == 0 {
+		return resetErr(CodeOpen, SubBadPeerAS, nil, "4-octet AS capability with AS 0")
 	}
 	return nil
 }

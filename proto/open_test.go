@@ -50,6 +50,8 @@ func capsMsg(tlvs ...[]byte) []byte { return openMsg(param(ParamCapabilities, tl
 var openCases = []malformedCase{
 	{"RFC4271 6.2 version 3", msg(MsgOpen, openBody(3, 1, 90, 1)), 0, 2, 1, []byte{0, 4}},
 	{"RFC4271 6.2 version 5", msg(MsgOpen, openBody(5, 1, 90, 1)), 0, 2, 1, []byte{0, 4}},
+	{"RFC7607 2 My Autonomous System 0", msg(MsgOpen, openBody(4, 0, 90, 1)), 0, 2, 2, nil},
+	{"RFC7607 2 4-octet AS capability 0", capsMsg(capTLV(65, 0, 0, 0, 0)), 0, 2, 2, nil},
 	{"RFC4271 6.2 hold time 1", msg(MsgOpen, openBody(4, 1, 1, 1)), 0, 2, 6, nil},
 	{"RFC4271 6.2 hold time 2", msg(MsgOpen, openBody(4, 1, 2, 1)), 0, 2, 6, nil},
 	{"RFC4271 6.2+RFC6286 2.1 BGP identifier 0", msg(MsgOpen, openBody(4, 1, 90, 0)), 0, 2, 3, nil},
