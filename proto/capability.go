@@ -454,7 +454,8 @@ func (c *Capabilities) Equal(d *Capabilities) bool {
 }
 
 // Require checks that c (what the peer announced) includes everything in want (what local
-// policy insists on) and returns nil or the NOTIFICATION to refuse the session with:
+// policy insists on) and returns nil or a session-reset *Error with the NOTIFICATION to
+// refuse the session with:
 //   - a required BGP Role is absent (RFC 9234 §4.2, strict mode): 2/11 Role Mismatch;
 //   - anything else required is absent: 2/7 Unsupported Capability, whose data lists the
 //     missing capabilities as TLVs (RFC 5492 §3).
@@ -462,7 +463,7 @@ func (c *Capabilities) Equal(d *Capabilities) bool {
 // Considered are the multiprotocol families, route refresh, enhanced route refresh,
 // extended message, 4-octet AS, graceful restart and LLGR presence, ADD-PATH families (any
 // mode), extended next hop tuples, FQDN presence and unknown capabilities by code.
-func (c *Capabilities) Require(want *Capabilities) *Error {
+func (c *Capabilities) Require(want *Capabilities) error {
 	if want.HasRole && !c.HasRole {
 		return resetErr(CodeOpen, SubRoleMismatch, nil, "the peer sent no BGP Role capability")
 	}

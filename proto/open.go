@@ -43,9 +43,9 @@ func (o *Open) PeerAS() uint32 {
 	return uint32(o.AS)
 }
 
-// CheckPeerAS returns the RFC 4271 §6.2 Bad Peer AS error (2/2) when the OPEN's AS is not
+// CheckPeerAS returns the RFC 4271 §6.2 Bad Peer AS *Error (2/2) when the OPEN's AS is not
 // the configured one, nil otherwise.
-func (o *Open) CheckPeerAS(want uint32) *Error {
+func (o *Open) CheckPeerAS(want uint32) error {
 	if got := o.PeerAS(); got != want {
 		return resetErr(CodeOpen, SubBadPeerAS, nil, fmt.Sprintf("peer AS %d, configured %d", got, want))
 	}
