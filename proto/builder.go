@@ -526,15 +526,9 @@ func appendMPNextHop(dst []byte, fam Family, nh MPNextHop) []byte {
 	return dst
 }
 
-// headerTemplate is a message header with the marker and type UPDATE; the length is
-// filled in when the message is complete.
-var headerTemplate = [HeaderLen]byte{
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0, 0, MsgUpdate,
-}
-
-// endMessage writes the length of the message that starts at dst[at:].
+// endMessage writes the length of the message that starts at dst[at:] (begun with
+// BeginMessage). Unlike EndMessage it does not check the limit: the builder's packing
+// guarantees it.
 func endMessage(dst []byte, at int) []byte {
 	binary.BigEndian.PutUint16(dst[at+16:], uint16(len(dst)-at))
 	return dst
@@ -619,9 +613,8 @@ func (b *UpdateBuilder) AppendMessages(dst []byte) ([]byte, error) {
 func (b *UpdateBuilder) appendWithdrawals(dst []byte, fam Family, w []byte) []byte {
 	addPath := b.opts.AddPath.Has(fam)
 	for len(w) > 0 {
-		at := len(dst)
-		dst = append(dst, headerTemplate[:]...)
-		var n int
+		var at, n int
+		dst, at = BeginMessage(dst, MsgUpdate)
 		if fam == IPv4Unicast {
 			n = take(w, addPath, b.maxLen-HeaderLen-4)
 			if n == 0 {
@@ -662,8 +655,8 @@ func (b *UpdateBuilder) appendGroup(dst []byte, g *annGroup) []byte {
 		if n == 0 {
 			return dst // Announce checked every entry fits; defensive
 		}
-		at := len(dst)
-		dst = append(dst, headerTemplate[:]...)
+		var at int
+		dst, at = BeginMessage(dst, MsgUpdate)
 		dst = append(dst, 0, 0, 0, 0) // withdrawn length 0, attribute length patched below
 		if g.mpVal == 0 {
 			if g.nh.Addr.IsValid() {

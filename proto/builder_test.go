@@ -23,7 +23,7 @@ func splitMessages(t *testing.T, b []byte, max int) []builtMsg {
 	t.Helper()
 	var out []builtMsg
 	for len(b) > 0 {
-		if len(b) < HeaderLen || !bytes.Equal(b[:16], headerTemplate[:16]) || b[18] != MsgUpdate {
+		if len(b) < HeaderLen || !bytes.Equal(b[:16], bytes.Repeat([]byte{0xff}, 16)) || b[18] != MsgUpdate {
 			t.Fatalf("bad header at % x", b[:min(len(b), HeaderLen)])
 		}
 		l := int(binary.BigEndian.Uint16(b[16:]))

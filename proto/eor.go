@@ -10,8 +10,7 @@ func AppendEndOfRIB(dst []byte, fam Family) ([]byte, error) {
 	if !fam.Supported() {
 		return dst, fmt.Errorf("end-of-rib for %v: %w", fam, ErrBadPrefix)
 	}
-	at := len(dst)
-	dst = append(dst, headerTemplate[:]...)
+	dst, at := BeginMessage(dst, MsgUpdate)
 	if fam == IPv4Unicast {
 		dst = append(dst, 0, 0, 0, 0)
 	} else {
