@@ -42,7 +42,25 @@ type MPNextHop struct {
 // Use: Reset with the RibOut's session options, queue a batch with Withdraw and Announce,
 // then AppendMessages writes whole BGP messages (header included) one after another into
 // a caller's buffer. Those bytes are what every in-sync peer of the RibOut is sent: encode
-// once, append the same bytes to each peer's send buffer.
+// once, append the same bytes to each peer's send buffer. The send path, per RibOut:
+//
+//	b.Reset(&ribOut.Options)                   // 4-octet AS, ADD-PATH, extended messages
+//	for _, u := range dequeued {               // at most one pending update per prefix
+//		if u.Withdraw {
+//			b.Withdraw(u.Family, u.NLRI)
+//		} else {                               // u.Attrs: AppendAttrs output, interned
+//			b.AnnounceString(u.Family, u.Attrs.Wire(), u.NextHop, u.NLRI)
+//		}
+//	}
+//	buf, err := b.AppendMessages(buf[:0])      // err: log it; buf is still all valid
+//	for _, p := range ribOut.InSyncPeers {
+//		p.Send(buf)                            // the same bytes for every peer
+//	}
+//
+// Prefixes of one set passed in one call (b.Announce(fam, attrs, nh, batch...)) take the
+// fastest path. Bound the batch (a few thousand prefixes): the builder keeps the memory of
+// its largest batch. The zero UpdateBuilder is usable and has default options (4096-byte
+// messages, 2-octet AS, no ADD-PATH) until Reset.
 //
 // Packing: withdrawals come first (IPv4 unicast in the Withdrawn Routes field, other
 // families in MP_UNREACH_NLRI), then the announcements of each attribute set in the order
@@ -66,7 +84,7 @@ type UpdateBuilder struct {
 
 	groups []annGroup         // announcement sets, in first-seen order; reused
 	index  map[groupKey]int32 // group key → index in groups, once there are many groups
-	cur    int32              // the group of the last Announce, -1 when none
+	cur    int32              // 1 + index of the group of the last Announce; 0 when none
 	nlri   NLRI               // scratch for VPN withdrawals (labels cleared)
 	err    error              // the first problem of the batch
 	nerr   int                // how many entries had a problem
@@ -118,7 +136,7 @@ func NewUpdateBuilder(opts *SessionOptions) *UpdateBuilder {
 }
 
 // Reset discards any queued entries and error and sets the session options for the next
-// batch. Buffers are kept for reuse.
+// batch (nil keeps the current ones). Buffers are kept for reuse.
 func (b *UpdateBuilder) Reset(opts *SessionOptions) {
 	if opts != nil {
 		b.opts = *opts
@@ -134,7 +152,7 @@ func (b *UpdateBuilder) Reset(opts *SessionOptions) {
 		clear(b.index)
 	}
 	b.groups = b.groups[:0]
-	b.cur = -1
+	b.cur = 0
 	b.err, b.nerr = nil, 0
 }
 
@@ -214,8 +232,8 @@ func (b *UpdateBuilder) AnnounceString(fam Family, attrs string, nh MPNextHop, n
 	for len(ns) > 0 {
 		// Fast path: the current set is this one and has room for any prefix of fam, so
 		// a run of valid prefixes is encoded in one tight loop.
-		if b.cur >= 0 {
-			g := &b.groups[b.cur]
+		if b.cur > 0 {
+			g := &b.groups[b.cur-1]
 			if g.roomy && g.fam == fam && sameString(g.attrs, attrs) && sameNextHop(&g.nh, &nh) {
 				k := g.appendRun(ns)
 				if ns = ns[k:]; len(ns) == 0 {
@@ -273,6 +291,9 @@ func (g *annGroup) appendRun(ns []NLRI) int {
 }
 
 func (b *UpdateBuilder) announceSlow(fam Family, attrs string, nh MPNextHop, n *NLRI) {
+	if b.maxLen == 0 { // a zero UpdateBuilder: default options
+		b.maxLen = b.opts.MaxLen()
+	}
 	fi := famIndex(fam)
 	if fi < 0 || !validNLRI(fam, n, true) {
 		b.fail(fmt.Errorf("announce %v %v (%d labels): %w", fam, n.Prefix, n.Labels.N, ErrBadPrefix))
@@ -363,8 +384,8 @@ const groupScan = 8
 // group returns the group for (fam, attrs, nh), creating it; nil (with the error recorded)
 // when the attribute set or next hop cannot be encoded.
 func (b *UpdateBuilder) group(fam Family, attrs string, nh MPNextHop) *annGroup {
-	if b.cur >= 0 {
-		if g := &b.groups[b.cur]; g.fam == fam && sameNextHop(&g.nh, &nh) && sameString(g.attrs, attrs) {
+	if b.cur > 0 {
+		if g := &b.groups[b.cur-1]; g.fam == fam && sameNextHop(&g.nh, &nh) && sameString(g.attrs, attrs) {
 			return g
 		}
 	}
@@ -372,12 +393,12 @@ func (b *UpdateBuilder) group(fam Family, attrs string, nh MPNextHop) *annGroup 
 	if len(b.groups) <= groupScan {
 		for i := range b.groups {
 			if g := &b.groups[i]; g.fam == fam && sameNextHop(&g.nh, &nh) && sameString(g.attrs, attrs) {
-				b.cur = int32(i)
+				b.cur = int32(i) + 1
 				return g
 			}
 		}
 	} else if i, ok := b.index[k]; ok {
-		b.cur = i
+		b.cur = i + 1
 		return &b.groups[i]
 	}
 	var g annGroup
@@ -410,7 +431,7 @@ func (b *UpdateBuilder) group(fam Family, attrs string, nh MPNextHop) *annGroup 
 	case n+1 > groupScan+1:
 		b.index[k] = int32(n)
 	}
-	b.cur = int32(n)
+	b.cur = int32(n) + 1
 	return &b.groups[n]
 }
 
@@ -598,6 +619,9 @@ func takeMP(b []byte, addPath bool, val, room int) int {
 // attribute set or next hop cannot be encoded was turned into a withdrawal, and an entry
 // with an unusable prefix was dropped.
 func (b *UpdateBuilder) AppendMessages(dst []byte) ([]byte, error) {
+	if b.maxLen == 0 { // a zero UpdateBuilder: default options
+		b.maxLen = b.opts.MaxLen()
+	}
 	for fi := range b.wd {
 		dst = b.appendWithdrawals(dst, builderFamilies[fi], b.wd[fi])
 	}

@@ -529,10 +529,11 @@ func TestBuilderReset(t *testing.T) {
 	if err != nil || out[0] != 1 || len(splitMessages(t, out[1:], MaxMessageLen)) != 1 {
 		t.Fatalf("reuse: %v", err)
 	}
-	var zero UpdateBuilder // the zero value works after Reset
-	zero.Reset(as4Opts)
+	var zero UpdateBuilder // the zero value works, with default options
 	zero.Withdraw(IPv4Unicast, in[0])
-	if out, err := zero.AppendMessages(nil); err != nil || len(out) != HeaderLen+4+5 {
+	zero.Announce(IPv4Unicast, attrs, MPNextHop{}, in[1])
+	out, err = zero.AppendMessages(nil)
+	if msgs := splitMessages(t, out, MaxMessageLen); err != nil || len(msgs) != 2 || len(msgs[0].raw) != HeaderLen+4+5 {
 		t.Fatalf("zero builder: % x %v", out, err)
 	}
 }
