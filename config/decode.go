@@ -304,7 +304,7 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
-// integer reads a whole number in [lo, hi]; what says what the number is, for messages.
+// integer reads a whole number in [lo, hi].
 func (t *table) integer(k string, lo, hi int64, dst *int64) bool {
 	v, env, ok := t.raw(k)
 	if !ok {

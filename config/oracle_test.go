@@ -384,3 +384,40 @@ func TestOracleSeesTheSameDefaults(t *testing.T) {
 		t.Errorf("global defaults: %+v", got.Global)
 	}
 }
+
+// TestDivergencesFromGobgpd pins the two places where fanout deliberately reads a peer-group
+// member differently from gobgpd (see doc.go): the member's own peer-as and graceful-restart
+// keys count. If gobgpd changes, this test says so.
+func TestDivergencesFromGobgpd(t *testing.T) {
+	text := `
+[global.config]
+  as = 65000
+  router-id = "192.0.2.1"
+[[peer-groups]]
+  [peer-groups.config]
+    peer-group-name = "g"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "192.0.2.2"
+    peer-as = 65002
+    peer-group = "g"
+  [neighbors.graceful-restart.config]
+    enabled = true
+`
+	path := filepath.Join(t.TempDir(), "member.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := readOracle(t, path, "toml").Neighbors[0]
+	if w.Config.PeerAs != 0 || w.GracefulRestart.Config.Enabled {
+		t.Errorf("gobgpd now keeps the member's peer-as (%d) or graceful-restart (%v): update doc.go",
+			w.Config.PeerAs, w.GracefulRestart.Config.Enabled)
+	}
+	c, err := LoadBytes([]byte(text), "toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Neighbors[0]; n.PeerAS != 65002 || !n.GracefulRestart.Enabled {
+		t.Errorf("fanout dropped the member's own keys: %+v", n)
+	}
+}

@@ -275,7 +275,7 @@ func (d *decoder) settings(t, cfg *table, r *record) {
 	apc.finish()
 	ap.finish("state")
 
-	if t.has("afi-safis") {
+	if v, inFile := t.m["afi-safis"]; inFile && v != nil {
 		t.mark("afi-safis")
 		s.AfiSafis, r.afiSet = nil, nil
 		seen := map[AfiSafiName]int{}
