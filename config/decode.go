@@ -119,9 +119,10 @@ func (t *table) errorf(k, env, format string, args ...any) {
 // with '.', '-', '[' turned into '_' and ']' dropped (neighbors[0].config.peer-as becomes
 // FANOUT_NEIGHBORS_0_CONFIG_PEER_AS).
 func envName(path string) string {
-	r := strings.NewReplacer(".", "_", "-", "_", "[", "_", "]", "")
-	return "FANOUT_" + strings.ToUpper(r.Replace(path))
+	return "FANOUT_" + strings.ToUpper(envReplacer.Replace(path))
 }
+
+var envReplacer = strings.NewReplacer(".", "_", "-", "_", "[", "_", "]", "")
 
 // raw returns the value of key k, from the environment if set there, else from the file.
 func (t *table) raw(k string) (v any, env string, ok bool) {

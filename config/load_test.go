@@ -529,3 +529,22 @@ func TestParseErrors(t *testing.T) {
 		t.Error("a missing file loads")
 	}
 }
+
+// BenchmarkLoad reads a route-server config with 1000 neighbors.
+func BenchmarkLoad(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(base)
+	for i := 0; i < 1000; i++ {
+		sb.WriteString(nb(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String(), "65001",
+			"[neighbors.transport.config]", "passive-mode = true", "[neighbors.route-server.config]", "route-server-client = true"))
+	}
+	data := []byte(sb.String())
+	env := map[string]string{"FANOUT_FANOUT_WORKERS": "2"}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := load(data, "toml", "", env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
