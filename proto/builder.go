@@ -226,9 +226,6 @@ func (b *UpdateBuilder) Announce(fam Family, attrs []byte, nh MPNextHop, ns ...N
 // AnnounceString is Announce for attribute bytes held in a string (as interned attribute
 // sets are).
 func (b *UpdateBuilder) AnnounceString(fam Family, attrs string, nh MPNextHop, ns ...NLRI) {
-	if fam == IPv4Unicast && !nh.Addr.IsValid() {
-		nh = MPNextHop{}
-	}
 	for len(ns) > 0 {
 		// Fast path: the current set is this one and has room for any prefix of fam, so
 		// a run of valid prefixes is encoded in one tight loop.
@@ -240,6 +237,9 @@ func (b *UpdateBuilder) AnnounceString(fam Family, attrs string, nh MPNextHop, n
 					return
 				}
 			}
+		}
+		if fam == IPv4Unicast && !nh.Addr.IsValid() {
+			nh = MPNextHop{} // NEXT_HOP travels in attrs: one group whatever LinkLocal says
 		}
 		b.announceSlow(fam, attrs, nh, &ns[0])
 		ns = ns[1:]
