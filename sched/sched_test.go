@@ -199,28 +199,36 @@ func TestAgainRequeuesAtBack(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	var ns atomic.Int64
-	clock := func() time.Duration { return time.Duration(ns.Add(int64(time.Millisecond))) }
+	// The clock moves only when a task says it worked: each db.partition run takes 5ms.
+	var now atomic.Int64
+	clock := func() time.Duration { return time.Duration(now.Load()) }
 	s := newSched(t, WithWorkers(1), WithClock(clock))
-	for range 3 {
-		if err := s.Run(DBPartition, 1, func(*Ctx) Result { return Done }); err != nil {
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	if err := s.Run(BGPSend, 0, gate(started, release)); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	for range 3 { // all queued at 0, behind the gate
+		if err := s.Run(DBPartition, 1, func(*Ctx) Result {
+			now.Add(int64(5 * time.Millisecond))
+			return Done
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	close(release)
 	waitIdle(t, s)
 	st := s.Stats()[DBPartition]
-	if st.Name != "db.partition" || st.Runs != 3 || st.Queued != 0 {
-		t.Fatalf("stats %+v", st)
+	want := KindStats{
+		Kind: DBPartition, Name: "db.partition", Runs: 3,
+		RunTotal: 15 * time.Millisecond, RunMax: 5 * time.Millisecond,
+		WaitTotal: 15 * time.Millisecond, WaitMax: 10 * time.Millisecond, // waited 0, 5, 10
 	}
-	// Every clock read advances 1ms; a run is bracketed by two consecutive reads.
-	if st.RunMax != time.Millisecond || st.RunTotal != 3*time.Millisecond {
-		t.Fatalf("run times %+v", st)
+	if st != want {
+		t.Fatalf("stats\n%+v, want\n%+v", st, want)
 	}
-	if st.WaitMax < time.Millisecond || st.WaitTotal < 3*time.Millisecond {
-		t.Fatalf("wait times %+v", st)
-	}
-	if s.Stats()[BGPSend].Runs != 0 {
-		t.Fatal("runs counted against the wrong kind")
+	if g := s.Stats()[BGPSend]; g.Runs != 1 || g.RunTotal != 0 {
+		t.Fatalf("gate stats %+v", g)
 	}
 }
 
