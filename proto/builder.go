@@ -271,11 +271,17 @@ func (g *annGroup) appendRun(ns []NLRI) int {
 		}
 	case IPv6Unicast:
 		for i := range ns {
-			if a := ns[i].Prefix.Addr(); !a.Is6() || !ns[i].Prefix.IsValid() {
+			p := ns[i].Prefix
+			a := p.Addr()
+			if !a.Is6() || !p.IsValid() {
 				k = i
 				break
 			}
-			dst = appendUnicast(dst, g.addPath, &ns[i])
+			if g.addPath {
+				id := ns[i].PathID
+				dst = append(dst, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+			}
+			dst = appendV6(dst, p.Bits(), a)
 		}
 	default:
 		for i := range ns {
@@ -344,18 +350,26 @@ func appendUnicast(dst []byte, addPath bool, n *NLRI) []byte {
 		dst = append(dst, byte(bits), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 		return dst[:len(dst)-4+nb]
 	}
-	v := a.As16()
-	hi, lo := binary.BigEndian.Uint64(v[:8]), binary.BigEndian.Uint64(v[8:])
-	if bits <= 64 {
-		hi &= ^uint64(0) << (64 - bits)
-		lo = 0
-	} else {
-		lo &= ^uint64(0) << (128 - bits)
-	}
+	return appendV6(dst, bits, a)
+}
+
+// appendV6 appends the length byte and the prefix bytes of an IPv6 prefix of bits bits
+// whose address is a, masking host bits. AppendBinary writes the address straight into
+// dst (As16 would go through a temporary array); what follows the prefix's bytes, a zone
+// included, is cut off.
+func appendV6(dst []byte, bits int, a netip.Addr) []byte {
 	dst = append(dst, byte(bits))
-	dst = binary.BigEndian.AppendUint64(dst, hi)
-	dst = binary.BigEndian.AppendUint64(dst, lo)
-	return dst[:len(dst)-16+nb]
+	l := len(dst)
+	dst, _ = a.AppendBinary(dst)
+	nb := (bits + 7) / 8
+	if len(dst) < l+16 { // not an IPv6 address: callers check, but never slice past it
+		return append(dst[:l], make([]byte, nb)...)
+	}
+	dst = dst[:l+nb]
+	if rem := bits % 8; rem != 0 {
+		dst[l+nb-1] &= 0xff << (8 - rem)
+	}
+	return dst
 }
 
 // maxNLRILen is the longest NLRI of each family without a path identifier: a length
