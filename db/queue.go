@@ -7,9 +7,15 @@ import (
 
 // Request is one keyed operation offered to a table; the table's Apply function interprets
 // Op against the entry of Key.
+//
+// A request with All set is a sweep: Op is applied to every entry of the partition, in
+// queue order with the partition's other requests (everything queued before it is applied
+// first, everything after it waits until it is done). Key is ignored. Sweeps are how a
+// peer's whole contribution is dropped with one request per partition.
 type Request[K comparable, R any] struct {
 	Key K
 	Op  R
+	All bool
 }
 
 // inQueue is one partition's bounded input queue: the hand-off point between producers (any
@@ -86,15 +92,20 @@ func (q *inQueue[K, R]) wakeWaiters() {
 	q.mu.Unlock()
 }
 
-// take moves up to max requests into dst and reports whether more remain.
+// take moves up to max requests into dst and reports whether more remain. It stops after a
+// sweep (All) request, so a sweep is always the last request of a batch.
 func (q *inQueue[K, R]) take(dst []Request[K, R], max int) ([]Request[K, R], bool) {
 	var zero Request[K, R]
 	q.mu.Lock()
 	for i := 0; i < max && q.n > 0; i++ {
-		dst = append(dst, q.buf[q.head])
+		r := q.buf[q.head]
+		dst = append(dst, r)
 		q.buf[q.head] = zero
 		q.head = (q.head + 1) % len(q.buf)
 		q.n--
+		if r.All {
+			break
+		}
 	}
 	more := q.n > 0
 	if q.waiters > 0 {

@@ -78,6 +78,14 @@ type partition[K comparable, D any, R any] struct {
 	dense   []*Entry[K, D] // every entry, in no order; Entry.pos indexes it
 	spare   *Entry[K, D]   // a fresh entry Apply left empty, kept for the next miss
 	scratch []Request[K, R]
+	sweep   *sweepState[R] // a sweep in progress: no other request runs until it ends
+}
+
+// sweepState is a partition sweep in progress: next is the index in dense to apply op to,
+// going down, so deletions (which move the last entry into the hole) never skip an entry.
+type sweepState[R any] struct {
+	op   R
+	next int
 }
 
 // New builds a table whose partitions are drained by db.partition tasks on s.
@@ -143,7 +151,7 @@ func (t *Table[K, D, R]) Enqueue(ctx context.Context, part int, reqs []Request[K
 		return 0, fmt.Errorf("db: table %q has no partition %d", t.name, part)
 	}
 	for i := range reqs {
-		if t.PartitionOf(reqs[i].Key) != part {
+		if !reqs[i].All && t.PartitionOf(reqs[i].Key) != part {
 			return 0, fmt.Errorf("%w: table %q, request %d of %d for partition %d",
 				ErrWrongPartition, t.name, i, len(reqs), part)
 		}
@@ -155,12 +163,36 @@ func (t *Table[K, D, R]) Enqueue(ctx context.Context, part int, reqs []Request[K
 // QueueLen returns how many requests wait in partition part's queue now.
 func (t *Table[K, D, R]) QueueLen(part int) int { return t.parts[part].in.len() }
 
-// run is the db.partition task body: apply one bounded batch from the queue.
+// EnqueueSweep queues a sweep of partition part: op is applied to every entry of the
+// partition once everything queued before it has been applied (see Request.All). It waits
+// for queue space like Enqueue.
+func (t *Table[K, D, R]) EnqueueSweep(ctx context.Context, part int, op R) error {
+	_, err := t.Enqueue(ctx, part, []Request[K, R]{{Op: op, All: true}})
+	return err
+}
+
+// run is the db.partition task body: apply one bounded batch from the queue, or continue a
+// sweep for a bounded number of entries.
 func (p *partition[K, D, R]) run(c *sched.Ctx) sched.Result {
-	batch, more := p.in.take(p.scratch[:0], p.t.batch)
+	budget := p.t.batch
+	if p.sweep != nil {
+		budget -= p.continueSweep(c, budget)
+		if p.sweep != nil {
+			return sched.Again
+		}
+	}
+	batch, more := p.in.take(p.scratch[:0], max(budget, 1))
 	var zero Request[K, R]
 	for i := range batch {
-		p.applyOne(c, batch[i].Key, batch[i].Op)
+		if batch[i].All {
+			// take ends a batch at a sweep, so nothing after it is applied early.
+			p.sweep = &sweepState[R]{op: batch[i].Op, next: len(p.dense) - 1}
+			budget -= i + 1
+			p.continueSweep(c, max(budget, 0))
+			more = more || p.sweep != nil
+		} else {
+			p.applyOne(c, batch[i].Key, batch[i].Op)
+		}
 		batch[i] = zero
 	}
 	p.scratch = batch[:0]
@@ -168,6 +200,31 @@ func (p *partition[K, D, R]) run(c *sched.Ctx) sched.Result {
 		return sched.Again
 	}
 	return sched.Done
+}
+
+// continueSweep applies the sweep's op to up to budget entries and returns how many it
+// visited; it clears p.sweep when the partition is done.
+func (p *partition[K, D, R]) continueSweep(c *sched.Ctx, budget int) int {
+	s := p.sweep
+	n := 0
+	for ; n < budget && s.next >= 0; n++ {
+		if s.next >= len(p.dense) {
+			s.next = len(p.dense) - 1
+			if s.next < 0 {
+				break
+			}
+		}
+		e := p.dense[s.next]
+		s.next--
+		if p.t.apply(c, e, s.op) {
+			p.t.notify(c, e)
+		}
+		p.deleteIfUnused(e)
+	}
+	if s.next < 0 {
+		p.sweep = nil
+	}
+	return n
 }
 
 func (p *partition[K, D, R]) applyOne(c *sched.Ctx, k K, op R) {
