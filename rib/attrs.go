@@ -106,7 +106,11 @@ func InternKey(buf []byte, wire []byte, nh netip.Addr) []byte {
 // Intern returns the shared Attrs for key (built by InternKey), taking one reference. When
 // the set is new, sum is stored with it; when it exists, sum is ignored. Looking up an
 // existing set does not allocate.
-func (t *AttrTable) Intern(key []byte, sum *Summary) *Attrs {
+func (t *AttrTable) Intern(key []byte, sum *Summary) *Attrs { return t.InternN(key, sum, 1) }
+
+// InternN is Intern taking n references at once: one per path about to carry the set (an
+// UPDATE's prefixes share one lookup).
+func (t *AttrTable) InternN(key []byte, sum *Summary, n int) *Attrs {
 	s := &t.shards[xxhash.Sum64(key)%attrShards]
 	s.mu.Lock()
 	a, ok := s.m[string(key)]
@@ -114,7 +118,7 @@ func (t *AttrTable) Intern(key []byte, sum *Summary) *Attrs {
 		a = &Attrs{key: string(key), Summary: *sum}
 		s.m[a.key] = a
 	}
-	a.refs++
+	a.refs += int32(n)
 	s.mu.Unlock()
 	return a
 }

@@ -6,23 +6,25 @@ package rib
 // Owner: the db.partition task of the partition its key hashes to; nothing else reads or
 // writes it. Cardinality: one per prefix per table. Lifetime: from the first path until
 // the last path and the last listener state are gone.
+//
+// The zero Entry is empty and ready to use, so entries are stored by value in db entries.
 type Entry struct {
 	paths []Path
-	best  int32 // index into paths, -1 when no path is usable
+	best  int32 // 1 + index into paths of the best path; 0 when no path is usable
 }
 
 // NewEntry returns an empty entry.
-func NewEntry() *Entry { return &Entry{best: -1} }
+func NewEntry() *Entry { return &Entry{} }
 
 // Paths returns the entry's paths; the slice is owned by the entry.
 func (e *Entry) Paths() []Path { return e.paths }
 
 // Best returns the best path, or nil.
 func (e *Entry) Best() *Path {
-	if e.best < 0 {
+	if e.best == 0 {
 		return nil
 	}
-	return &e.paths[e.best]
+	return &e.paths[e.best-1]
 }
 
 // Empty reports whether the entry holds no path.
@@ -119,7 +121,7 @@ func (e *Entry) Snapshot() Path {
 // Snapshot): a different path, or the same path with other attributes, labels or flags.
 // Listeners are notified only then.
 func (e *Entry) Select(o *BestOptions, prev Path) (changed bool) {
-	e.best = int32(o.SelectBest(e.paths))
+	e.best = int32(o.SelectBest(e.paths)) + 1
 	after := e.Best()
 	if after == nil {
 		return prev.Src != nil

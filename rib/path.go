@@ -21,6 +21,9 @@ type Source struct {
 	Client   bool // route-reflector client (RFC 4456)
 	RSClient bool // route-server client (RFC 7947)
 	Local    bool // originated by this server (API, static), not learned
+
+	// Counters are updated by the partitions as this source's paths come and go.
+	Counters *SourceCounters
 }
 
 // Path flags.

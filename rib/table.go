@@ -1,0 +1,184 @@
+package rib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/fanoutd/fanout/db"
+	"github.com/fanoutd/fanout/proto"
+	"github.com/fanoutd/fanout/sched"
+)
+
+// SourceCounters are the per-source route counts the partitions maintain. Every field is
+// atomic: several partition tasks update one source's counters at once, and the session,
+// the API and metrics read them.
+type SourceCounters struct {
+	Received atomic.Int64 // paths held in the Adj-RIB-In
+	Accepted atomic.Int64 // of those, paths usable as best (no loop, reachable next hop)
+	Best     atomic.Int64 // prefixes whose best path is this source's
+}
+
+// OpKind says what an Op does to an entry.
+type OpKind uint8
+
+// Operations on one entry (or, for sweeps, on every entry of a partition).
+const (
+	OpAdd        OpKind = iota + 1 // add or replace Path (by source and path id)
+	OpWithdraw                     // remove the path of Path.Src with id Path.ID
+	OpDropSource                   // sweep: remove every path of Path.Src
+)
+
+// Op is one request to a table: a small value copied through the partition queues.
+type Op struct {
+	Kind OpKind
+	Path Path // for OpAdd the whole path (holding one reference on Path.Attrs); else Src and ID
+}
+
+// Request is one keyed Op, as enqueued to a partition.
+type Request = db.Request[Key, Op]
+
+// DBEntry is a table entry as the db layer holds it: the key, the rib Entry as data, and
+// listener state slots.
+type DBEntry = db.Entry[Key, Entry]
+
+// TableConfig configures a Table.
+type TableConfig struct {
+	Family     proto.Family
+	Partitions int
+	QueueLen   int
+	Best       BestOptions
+}
+
+// Table is one routing table (one address family of the global RIB, or a VRF): a
+// partitioned db table of Entries keyed by prefix, where each partition applies its queued
+// adds and withdrawals, selects best paths and notifies listeners in its db.partition task.
+//
+// Owner: the server. Cardinality: one per family and VRF. Lifetime: the server's.
+type Table struct {
+	fam   proto.Family
+	attrs *AttrTable
+	best  BestOptions
+	db    *db.Table[Key, Entry, Op]
+}
+
+// NewTable builds a table whose partitions run on s and whose paths intern in attrs.
+func NewTable(s *sched.Scheduler, attrs *AttrTable, cfg TableConfig) (*Table, error) {
+	t := &Table{fam: cfg.Family, attrs: attrs, best: cfg.Best}
+	d, err := db.New(s, db.Config[Key, Entry, Op]{
+		Name:       cfg.Family.String(),
+		Partitions: cfg.Partitions,
+		QueueLen:   cfg.QueueLen,
+		Hash:       Key.Hash,
+		Empty:      func(e *Entry) bool { return e.Empty() },
+		Apply:      t.apply,
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.db = d
+	return t, nil
+}
+
+// Family returns the table's address family.
+func (t *Table) Family() proto.Family { return t.fam }
+
+// Partitions returns the number of partitions.
+func (t *Table) Partitions() int { return t.db.Partitions() }
+
+// PartitionOf returns the partition of k.
+func (t *Table) PartitionOf(k Key) int { return t.db.PartitionOf(k) }
+
+// DB returns the underlying db table, for listeners and walks.
+func (t *Table) DB() *db.Table[Key, Entry, Op] { return t.db }
+
+// Enqueue offers requests, all of partition part, waiting while the queue is full.
+func (t *Table) Enqueue(ctx context.Context, part int, reqs []Request) error {
+	_, err := t.db.Enqueue(ctx, part, reqs)
+	return err
+}
+
+// DropSource removes every path of src from the table: one sweep per partition, each
+// after everything src already queued there.
+func (t *Table) DropSource(ctx context.Context, src *Source) error {
+	var errs []error
+	for p := 0; p < t.db.Partitions(); p++ {
+		if err := t.db.EnqueueSweep(ctx, p, Op{Kind: OpDropSource, Path: Path{Src: src}}); err != nil {
+			errs = append(errs, fmt.Errorf("table %s partition %d: %w", t.fam, p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// apply runs in the db.partition task of e's partition.
+func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
+	sched.Check(c, sched.DBPartition)
+	d := &e.Data
+	prev := d.Snapshot()
+	switch op.Kind {
+	case OpAdd:
+		i := d.find(op.Path.Src, op.Path.ID)
+		wasUsable := i >= 0 && d.paths[i].Usable()
+		old, changed := d.Upsert(op.Path)
+		if !changed {
+			t.attrs.Release(op.Path.Attrs) // the identical stored path already holds a reference
+			return false
+		}
+		if old != nil {
+			t.attrs.Release(old)
+		}
+		if cnt := op.Path.Src.Counters; cnt != nil {
+			if i < 0 {
+				cnt.Received.Add(1)
+			}
+			switch usable := op.Path.Usable(); {
+			case usable && !wasUsable:
+				cnt.Accepted.Add(1)
+			case !usable && wasUsable:
+				cnt.Accepted.Add(-1)
+			}
+		}
+	case OpWithdraw:
+		i := d.find(op.Path.Src, op.Path.ID)
+		if i < 0 {
+			return false
+		}
+		usable := d.paths[i].Usable()
+		t.attrs.Release(d.removeAt(i))
+		if cnt := op.Path.Src.Counters; cnt != nil {
+			cnt.Received.Add(-1)
+			if usable {
+				cnt.Accepted.Add(-1)
+			}
+		}
+	case OpDropSource:
+		src := op.Path.Src
+		usable := 0
+		for i := range d.paths {
+			if d.paths[i].Src == src && d.paths[i].Usable() {
+				usable++
+			}
+		}
+		n := d.RemoveSource(src, t.attrs.Release)
+		if n == 0 {
+			return false
+		}
+		if cnt := src.Counters; cnt != nil {
+			cnt.Received.Add(int64(-n))
+			cnt.Accepted.Add(int64(-usable))
+		}
+	default:
+		return false
+	}
+	changed := d.Select(&t.best, prev)
+	if changed {
+		if prev.Src != nil && prev.Src.Counters != nil {
+			prev.Src.Counters.Best.Add(-1)
+		}
+		if b := d.Best(); b != nil && b.Src.Counters != nil {
+			b.Src.Counters.Best.Add(1)
+		}
+	}
+	return changed
+}
