@@ -243,14 +243,16 @@ func NLRILen(fam Family, addPath bool, n *NLRI) int {
 		l += 4
 	}
 	if fam.IsVPN() {
-		l += 8 + 3*max(1, int(n.Labels.N))
+		l += 8 + 3*max(1, min(int(n.Labels.N), MaxLabels))
 	}
 	return l
 }
 
 // AppendNLRI appends the wire form of n in family fam to dst. A VPN NLRI with an empty
-// label stack is encoded with the RFC 8277 withdrawal label. The prefix must belong to
-// fam's address family.
+// label stack is encoded with the RFC 8277 withdrawal label; a stack deeper than MaxLabels
+// is cut to MaxLabels. The prefix must belong to fam's address family, and for VPN
+// families its length plus 64 and 24 per label must fit the length octet (255 bits): the
+// UpdateBuilder checks both before calling it.
 func AppendNLRI(dst []byte, fam Family, addPath bool, n *NLRI) []byte {
 	if addPath {
 		dst = binary.BigEndian.AppendUint32(dst, n.PathID)
@@ -260,7 +262,7 @@ func AppendNLRI(dst []byte, fam Family, addPath bool, n *NLRI) []byte {
 		bits = 0
 	}
 	if fam.IsVPN() {
-		nl := int(n.Labels.N)
+		nl := min(int(n.Labels.N), MaxLabels)
 		dst = append(dst, byte(bits+64+24*max(1, nl)))
 		if nl == 0 {
 			dst = append(dst, byte(WithdrawLabel>>16), 0, 0)

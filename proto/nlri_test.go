@@ -96,3 +96,12 @@ func TestNLRIIterDoesNotAllocate(t *testing.T) {
 		t.Fatalf("unexpected encoding % x", b[:3])
 	}
 }
+
+// A label stack count past MaxLabels (a caller's bug) must not make the encoder panic.
+func TestAppendNLRIDeepStackDoesNotPanic(t *testing.T) {
+	n := NLRI{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Labels: LabelStack{N: 200}}
+	b := AppendNLRI(nil, VPNv4, false, &n)
+	if len(b) != NLRILen(VPNv4, false, &n) {
+		t.Fatalf("encoded %d bytes, NLRILen says %d", len(b), NLRILen(VPNv4, false, &n))
+	}
+}
