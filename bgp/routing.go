@@ -43,8 +43,9 @@ type Ingest interface {
 	// not a session reset: nil, attribute-discard (apply the rest) or treat-as-withdraw
 	// (withdraw every prefix of the message). It may block while the RIB's queues are full:
 	// that is back-pressure to the peer; it returns ctx.Err() when ctx ends first. It
-	// returns the number of prefixes the session now holds in its Adj-RIB-In, for the
-	// max-prefix check.
+	// returns the number of prefixes the session holds in its Adj-RIB-In, for the
+	// max-prefix check; the count is what the partitions have applied so far, so it lags by
+	// at most what is still queued (bounded by the partition queues).
 	Update(ctx context.Context, u *proto.Update, decodeErr *proto.Error) (held int, err error)
 	// EndOfRIB reports the peer's End-of-RIB marker for fam (RFC 4724 §2).
 	EndOfRIB(fam proto.Family)

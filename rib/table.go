@@ -93,10 +93,21 @@ func (t *Table) PartitionOf(k Key) int { return t.db.PartitionOf(k) }
 // DB returns the underlying db table, for listeners and walks.
 func (t *Table) DB() *db.Table[Key, Entry, Op] { return t.db }
 
-// Enqueue offers requests, all of partition part, waiting while the queue is full.
-func (t *Table) Enqueue(ctx context.Context, part int, reqs []Request) error {
-	_, err := t.db.Enqueue(ctx, part, reqs)
-	return err
+// Enqueue offers requests, all of partition part, waiting while the queue is full. It
+// returns how many were queued: on an error the caller still owns the references of the
+// OpAdd requests past that count (see Release).
+func (t *Table) Enqueue(ctx context.Context, part int, reqs []Request) (int, error) {
+	return t.db.Enqueue(ctx, part, reqs)
+}
+
+// Release gives back the attribute references held by OpAdd requests that were never
+// queued.
+func (t *Table) Release(reqs []Request) {
+	for i := range reqs {
+		if reqs[i].Op.Kind == OpAdd && reqs[i].Op.Path.Attrs != nil {
+			t.attrs.Release(reqs[i].Op.Path.Attrs)
+		}
+	}
 }
 
 // DropSource removes every path of src from the table: one sweep per partition, each

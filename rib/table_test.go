@@ -55,7 +55,7 @@ func enqueueAll(t *testing.T, tb *Table, reqs []Request) {
 		by[p] = append(by[p], r)
 	}
 	for p, rs := range by {
-		if err := tb.Enqueue(context.Background(), p, rs); err != nil {
+		if _, err := tb.Enqueue(context.Background(), p, rs); err != nil {
 			t.Fatal(err)
 		}
 	}
