@@ -10,5 +10,9 @@
 // The only locks are the input queues' and the walk bookkeeping's; entries are owned by
 // their partition's tasks, as sched's policy table says.
 //
+// Memory is per entry: a partition keeps its entries in a dense slice of pointers (what
+// walks and sweeps go down) and finds them by key through a compact open-addressing index
+// of positions in that slice (index.go), not a map, so a key is stored once, in its entry.
+//
 // db must not know about BGP attributes.
 package db

@@ -74,7 +74,7 @@ type partition[K comparable, D any, R any] struct {
 	index   int
 	in      *inQueue[K, R]
 	drain   *sched.Task
-	entries map[K]*Entry[K, D]
+	keys    keyIndex       // finds entries by key through dense
 	dense   []*Entry[K, D] // every entry, in no order; Entry.pos indexes it
 	spare   *Entry[K, D]   // a fresh entry Apply left empty, kept for the next miss
 	scratch []Request[K, R]
@@ -117,8 +117,7 @@ func New[K comparable, D any, R any](s *sched.Scheduler, cfg Config[K, D, R]) (*
 	for i := range cfg.Partitions {
 		p := &partition[K, D, R]{
 			t: t, index: i,
-			in:      newInQueue[K, R](cfg.QueueLen),
-			entries: make(map[K]*Entry[K, D]),
+			in: newInQueue[K, R](cfg.QueueLen),
 		}
 		task, err := s.NewTask(sched.DBPartition, i, p.run)
 		if err != nil {
@@ -229,7 +228,8 @@ func (p *partition[K, D, R]) continueSweep(c *sched.Ctx, budget int) int {
 
 func (p *partition[K, D, R]) applyOne(c *sched.Ctx, k K, op R) {
 	t := p.t
-	e := p.entries[k]
+	h := t.hash(k)
+	e := p.lookup(k, h)
 	if e == nil {
 		e = p.spare
 		if e == nil {
@@ -244,7 +244,7 @@ func (p *partition[K, D, R]) applyOne(c *sched.Ctx, k K, op R) {
 			p.spare = e // never entered the table: nobody can hold it
 			return
 		}
-		p.insert(e)
+		p.insert(e, h)
 		if changed {
 			t.notify(c, e)
 		}
@@ -257,8 +257,17 @@ func (p *partition[K, D, R]) applyOne(c *sched.Ctx, k K, op R) {
 	p.deleteIfUnused(e)
 }
 
-func (p *partition[K, D, R]) insert(e *Entry[K, D]) {
-	p.entries[e.key] = e
+// lookup returns the entry of key k (hash h), or nil.
+func (p *partition[K, D, R]) lookup(k K, h uint64) *Entry[K, D] {
+	if i := find(&p.keys, p.dense, k, h); i >= 0 {
+		return p.dense[i]
+	}
+	return nil
+}
+
+// insert adds e, whose key has hash h and is not in the partition yet.
+func (p *partition[K, D, R]) insert(e *Entry[K, D], h uint64) {
+	insert(&p.keys, p.dense, p.t.hash, h)
 	e.pos = int32(len(p.dense))
 	p.dense = append(p.dense, e)
 }
@@ -270,14 +279,22 @@ func (p *partition[K, D, R]) deleteIfUnused(e *Entry[K, D]) {
 	if e.pos < 0 || !p.t.empty(&e.Data) || e.HasState() {
 		return
 	}
+	hash := p.t.hash
+	remove(&p.keys, p.dense, hash, int(e.pos), hash(e.key))
 	last := len(p.dense) - 1
-	moved := p.dense[last]
-	p.dense[e.pos] = moved
-	moved.pos = e.pos
+	if moved := p.dense[last]; moved != e {
+		p.keys.move(last, int(e.pos), hash(moved.key))
+		p.dense[e.pos] = moved
+		moved.pos = e.pos
+	}
 	p.dense[last] = nil
 	p.dense = p.dense[:last]
-	delete(p.entries, e.key)
 	e.pos = -1
+	if c := cap(p.dense); c > 1024 && last < c/4 {
+		// Give back most of a slice that a mass withdrawal emptied.
+		p.dense = append(make([]*Entry[K, D], 0, 2*last), p.dense...)
+	}
+	shrink(&p.keys, p.dense, hash)
 }
 
 // notify runs every listener's Changed on e.
@@ -302,9 +319,10 @@ func (t *Table[K, D, R]) checkOwner(c *sched.Ctx, part int) {
 // Find returns the entry of key k, or nil. c must own k's partition: its db.partition or
 // db.walk task, or a task excluding every partition (bgp.config, bgp.membership).
 func (t *Table[K, D, R]) Find(c *sched.Ctx, k K) *Entry[K, D] {
-	part := t.PartitionOf(k)
+	h := t.hash(k)
+	part := int(h % uint64(len(t.parts)))
 	t.checkOwner(c, part)
-	return t.parts[part].entries[k]
+	return t.parts[part].lookup(k, h)
 }
 
 // Len returns the number of entries in the table. c must exclude every db.partition and

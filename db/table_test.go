@@ -172,7 +172,7 @@ func TestRoutingByPartition(t *testing.T) {
 			t.Errorf("Len = %d", n)
 		}
 		for k := range uint64(100) {
-			if e := tb.Find(c, k); e == nil || e.Data.v != int(k) || tb.parts[k%4].entries[k] != e {
+			if e := tb.Find(c, k); e == nil || e.Data.v != int(k) || tb.parts[k%4].lookup(k, k) != e {
 				t.Errorf("key %d: entry %+v not in partition %d", k, e, k%4)
 			}
 		}
