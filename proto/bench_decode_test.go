@@ -206,6 +206,28 @@ func BenchmarkDecodeIterate(b *testing.B) {
 			perPrefix(b, c.n)
 			_ = sum
 		})
+		b.Run("fanout-raw/"+c.name, func(b *testing.B) {
+			// What the RIB does: iterate into the pointer-free RawNLRI it keys on.
+			var u Update
+			body := c.msg[HeaderLen:]
+			b.ReportAllocs()
+			sum := 0
+			for i := 0; i < b.N; i++ {
+				if err := DecodeUpdate(body, &c.opts, &u); err != nil {
+					b.Fatal(err)
+				}
+				it, mp := u.IterNLRI(&c.opts), u.IterMPReach(&c.opts)
+				var n RawNLRI
+				for it.NextRaw(&n) {
+					sum += int(n.Bits)
+				}
+				for mp.NextRaw(&n) {
+					sum += int(n.Bits)
+				}
+			}
+			perPrefix(b, c.n)
+			_ = sum
+		})
 		b.Run("gobgp/"+c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			sum := 0

@@ -130,7 +130,12 @@ func (it *NLRIIter) Next(n *NLRI) bool {
 			it.err = prefixErr(st)
 			return false
 		}
-		*n = NLRI{Prefix: p}
+		// Only the prefix changes from entry to entry: writing the whole struct (it holds a
+		// pointer) costs a typed copy per prefix, the largest share of iteration.
+		if n.PathID != 0 || n.RD != (RD{}) || n.Labels.N != 0 {
+			n.PathID, n.RD, n.Labels = 0, RD{}, LabelStack{}
+		}
+		n.Prefix = p
 		return true
 	}
 	if err := decodeNLRI(&it.r, it.fam, it.addPath, n); err != nil {
@@ -290,4 +295,57 @@ func AppendNLRI(dst []byte, fam Family, addPath bool, n *NLRI) []byte {
 		dst[start+nb-1] &= 0xff << (8 - rem)
 	}
 	return dst
+}
+
+// RawNLRI is an NLRI in the compact form the RIB keys on: prefix bytes (host bits cleared,
+// IPv4 in the first four bytes) and length, with no pointers, so iterating into it is a
+// plain copy. NLRI is the same entry with a netip.Prefix.
+type RawNLRI struct {
+	Addr   [16]byte
+	Bits   uint8
+	V6     bool
+	PathID uint32
+	RD     RD
+	Labels LabelStack
+}
+
+// Prefix returns the entry's prefix.
+func (n *RawNLRI) Prefix() netip.Prefix {
+	if n.V6 {
+		return netip.PrefixFrom(netip.AddrFrom16(n.Addr), int(n.Bits))
+	}
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte(n.Addr[:4])), int(n.Bits))
+}
+
+// NextRaw is Next for RawNLRI: the RIB's hot path, since it needs prefix bytes, not a
+// netip.Prefix.
+func (it *NLRIIter) NextRaw(n *RawNLRI) bool {
+	if it.err != nil || it.r.Empty() {
+		return false
+	}
+	if it.plain != 0 {
+		bits, st := it.r.rawPrefix(int(it.plain)*8, &n.Addr)
+		if st != PrefixOK {
+			it.err = prefixErr(st)
+			return false
+		}
+		n.Bits, n.V6 = uint8(bits), it.plain == 16
+		if n.PathID != 0 || n.RD != (RD{}) || n.Labels.N != 0 {
+			n.PathID, n.RD, n.Labels = 0, RD{}, LabelStack{}
+		}
+		return true
+	}
+	var full NLRI
+	if err := decodeNLRI(&it.r, it.fam, it.addPath, &full); err != nil {
+		it.err = err
+		return false
+	}
+	*n = RawNLRI{Bits: uint8(full.Prefix.Bits()), V6: full.Prefix.Addr().Is6(), PathID: full.PathID, RD: full.RD, Labels: full.Labels}
+	if n.V6 {
+		n.Addr = full.Prefix.Addr().As16()
+	} else {
+		a := full.Prefix.Addr().As4()
+		copy(n.Addr[:4], a[:])
+	}
+	return true
 }

@@ -105,3 +105,69 @@ func TestAppendNLRIDeepStackDoesNotPanic(t *testing.T) {
 		t.Fatalf("encoded %d bytes, NLRILen says %d", len(b), NLRILen(VPNv4, false, &n))
 	}
 }
+
+// NextRaw yields exactly what Next yields, for every family, with and without path ids.
+func TestNextRawMatchesNext(t *testing.T) {
+	cases := []struct {
+		fam Family
+		ap  bool
+		ns  []NLRI
+	}{
+		{IPv4Unicast, false, []NLRI{{Prefix: netip.MustParsePrefix("10.0.0.0/8")}, {Prefix: netip.MustParsePrefix("0.0.0.0/0")}, {Prefix: netip.MustParsePrefix("192.0.2.1/32")}, {Prefix: netip.MustParsePrefix("198.51.100.0/23")}}},
+		{IPv4Unicast, true, []NLRI{{PathID: 9, Prefix: netip.MustParsePrefix("10.1.0.0/16")}}},
+		{IPv6Unicast, false, []NLRI{{Prefix: netip.MustParsePrefix("2001:db8::/33")}, {Prefix: netip.MustParsePrefix("::/0")}, {Prefix: netip.MustParsePrefix("2001:db8::1/128")}}},
+		{VPNv4, false, []NLRI{{Prefix: netip.MustParsePrefix("10.2.0.0/15"), RD: RD0(1, 2), Labels: Label1(77)}}},
+		{VPNv6, true, []NLRI{{PathID: 4, Prefix: netip.MustParsePrefix("2001:db8:5::/48"), RD: RD2(70000, 3), Labels: Label1(5)}}},
+	}
+	for _, c := range cases {
+		var b []byte
+		for i := range c.ns {
+			b = AppendNLRI(b, c.fam, c.ap, &c.ns[i])
+		}
+		it, raw := IterNLRI(b, c.fam, c.ap), IterNLRI(b, c.fam, c.ap)
+		var n NLRI
+		r := RawNLRI{PathID: 99, Labels: Label1(3)} // stale contents must not leak through
+		for it.Next(&n) {
+			if !raw.NextRaw(&r) {
+				t.Fatalf("%v: NextRaw stopped early: %v", c.fam, raw.Err())
+			}
+			if r.Prefix() != n.Prefix || r.PathID != n.PathID || r.RD != n.RD || r.Labels != n.Labels {
+				t.Fatalf("%v: raw %+v vs %+v", c.fam, r, n)
+			}
+		}
+		if raw.NextRaw(&r) || raw.Err() != nil || it.Err() != nil {
+			t.Fatalf("%v: trailing entries or errors", c.fam)
+		}
+	}
+	// Malformed input stops NextRaw with the same errors.
+	for _, b := range [][]byte{{33, 1, 2, 3, 4, 5}, {24, 10, 1}} {
+		a, r := IterNLRI(b, IPv4Unicast, false), IterNLRI(b, IPv4Unicast, false)
+		var n NLRI
+		var rn RawNLRI
+		for a.Next(&n) {
+		}
+		for r.NextRaw(&rn) {
+		}
+		if a.Err() == nil || a.Err() != r.Err() {
+			t.Fatalf("% x: Next error %v, NextRaw error %v", b, a.Err(), r.Err())
+		}
+	}
+}
+
+func TestNextRawDoesNotAllocate(t *testing.T) {
+	var b []byte
+	for i := 0; i < 100; i++ {
+		n := NLRI{Prefix: netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i)}), 32+i%17)}
+		b = AppendNLRI(b, IPv6Unicast, false, &n)
+	}
+	var sink int
+	if allocs := testing.AllocsPerRun(100, func() {
+		it := IterNLRI(b, IPv6Unicast, false)
+		var n RawNLRI
+		for it.NextRaw(&n) {
+			sink += int(n.Bits)
+		}
+	}); allocs != 0 {
+		t.Fatalf("NextRaw over 100 prefixes allocated %v times", allocs)
+	}
+}

@@ -235,3 +235,68 @@ func (r *Reader) Prefix16() (netip.Prefix, PrefixStatus) {
 	}
 	return netip.PrefixFrom(netip.AddrFrom16(a), bits), PrefixOK
 }
+
+// SkipPrefix skips one RFC 4271 §4.3 prefix (a length octet and its bytes) whose length
+// may not exceed maxBits, with one bounds check: the validation walk over NLRI fields.
+func (r *Reader) SkipPrefix(maxBits int) PrefixStatus {
+	if r.failed || r.off >= len(r.b) {
+		r.fail()
+		return PrefixTruncated
+	}
+	bits := int(r.b[r.off])
+	if bits > maxBits {
+		return PrefixTooLong
+	}
+	end := r.off + 1 + (bits+7)>>3
+	if end > len(r.b) {
+		r.fail()
+		return PrefixTruncated
+	}
+	r.off = end
+	return PrefixOK
+}
+
+// rawPrefix reads an RFC 4271 §4.3 prefix of at most maxBits bits into dst (zeroing the
+// rest of dst and the bits past the length) with one bounds check.
+func (r *Reader) rawPrefix(maxBits int, dst *[16]byte) (int, PrefixStatus) {
+	if r.failed || r.off >= len(r.b) {
+		r.fail()
+		return 0, PrefixTruncated
+	}
+	bits := int(r.b[r.off])
+	if bits > maxBits {
+		return 0, PrefixTooLong
+	}
+	nb := (bits + 7) >> 3
+	if len(r.b)-r.off-1 < nb {
+		r.fail()
+		return 0, PrefixTruncated
+	}
+	p := r.b[r.off+1 : r.off+1+nb]
+	r.off += 1 + nb
+	*dst = [16]byte{}
+	if maxBits == 32 {
+		// IPv4: assemble a word (no variable-length copy, which costs a memmove call).
+		var v uint32
+		switch nb {
+		case 4:
+			v = binary.BigEndian.Uint32(p)
+		case 3:
+			v = uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8
+		case 2:
+			v = uint32(p[0])<<24 | uint32(p[1])<<16
+		case 1:
+			v = uint32(p[0]) << 24
+		}
+		if bits < 32 {
+			v &= ^(^uint32(0) >> bits)
+		}
+		binary.BigEndian.PutUint32(dst[:4], v)
+		return bits, PrefixOK
+	}
+	copy(dst[:nb], p)
+	if rem := bits & 7; rem != 0 {
+		dst[nb-1] &= 0xff << (8 - rem)
+	}
+	return bits, PrefixOK
+}

@@ -236,18 +236,11 @@ func validateNLRIField(b []byte, fam Family, addPath bool) error {
 	maxBits := fam.AddrLen() * 8
 	r := NewReader(b)
 	for !r.Empty() {
-		if addPath {
-			r.Skip(4)
-		}
-		bits := int(r.U8())
-		if !r.Ok() {
+		if addPath && !r.Skip(4) {
 			return ErrNLRITruncated
 		}
-		if bits > maxBits {
-			return ErrNLRIPrefixTooLong
-		}
-		if !r.Skip((bits + 7) / 8) {
-			return ErrNLRITruncated
+		if st := r.SkipPrefix(maxBits); st != PrefixOK {
+			return prefixErr(st)
 		}
 	}
 	return nil
