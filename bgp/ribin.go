@@ -3,6 +3,7 @@ package bgp
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/netip"
 
 	"go.uber.org/zap"
@@ -199,7 +200,7 @@ func (in *ribIn) announce(fam proto.Family, nh netip.Addr, flags uint8, sum rib.
 		k := rib.KeyOf(&n)
 		p := t.PartitionOf(k)
 		in.reqs[fi][p] = append(in.reqs[fi][p], rib.Request{Key: k, Op: rib.Op{Kind: rib.OpAdd, Path: rib.Path{
-			Src: in.src, Attrs: a, ID: n.PathID, Labels: n.Labels, Flags: flags,
+			Src: in.src, Attrs: a, ID: n.PathID, Label: rib.LabelOf(n.Labels), Flags: flags,
 		}}})
 	}
 }
@@ -212,14 +213,14 @@ func (in *ribIn) summarise(a *proto.Attrs) (uint8, rib.Summary) {
 		MED:          a.MED,
 		HasLocalPref: a.Present.Has(proto.AttrLocalPref),
 		LocalPref:    a.LocalPref,
-		PathLen:      a.ASPath.Len(),
-		ClusterLen:   len(a.ClusterList) / 4,
+		PathLen:      uint16(min(a.ASPath.Len(), math.MaxUint16)),
+		ClusterLen:   uint16(min(len(a.ClusterList)/4, math.MaxUint16)),
 	}
 	if as, ok := a.ASPath.NeighborAS(); ok {
 		s.NeighborAS = as
 	}
-	if a.Present.Has(proto.AttrOriginatorID) {
-		s.OriginatorID = a.OriginatorID
+	if a.Present.Has(proto.AttrOriginatorID) && a.OriginatorID.Is4() {
+		s.OriginatorID, s.HasOriginatorID = a.OriginatorID.As4(), true
 	}
 	var flags uint8
 	// RFC 4271 §9.1.2: a route whose AS_PATH holds our AS is a loop.
@@ -227,7 +228,7 @@ func (in *ribIn) summarise(a *proto.Attrs) (uint8, rib.Summary) {
 		flags |= rib.FlagASLoop
 	}
 	// RFC 4456 §8: our own ORIGINATOR_ID, or our CLUSTER_ID in CLUSTER_LIST, is a loop.
-	if s.OriginatorID.IsValid() && s.OriginatorID == in.r.cfg.RouterID {
+	if s.HasOriginatorID && netip.AddrFrom4(s.OriginatorID) == in.r.cfg.RouterID {
 		flags |= rib.FlagASLoop
 	}
 	if in.r.cfg.ClusterID.Is4() {

@@ -25,18 +25,22 @@ type Attrs struct {
 }
 
 // Summary is the part of an attribute set that best-path selection and export need
-// decoded. The reader that interns a set computes it from the decoded UPDATE.
+// decoded. The reader that interns a set computes it from the decoded UPDATE. It is laid
+// out in 48 bytes (one per distinct attribute set): lengths are 16-bit (an attribute is at
+// most 65535 bytes long, so neither count can exceed that) and ORIGINATOR_ID, a BGP
+// identifier, is four bytes (RFC 4456 §8).
 type Summary struct {
-	NextHop      netip.Addr
-	Origin       uint8
-	HasMED       bool
-	HasLocalPref bool
-	MED          uint32
-	LocalPref    uint32
-	PathLen      int    // AS_PATH length per RFC 4271 §9.1.2.2 (a)
-	NeighborAS   uint32 // first AS of the leftmost AS_SEQUENCE, 0 when none (RFC 4271 §9.1.2.2 (c))
-	OriginatorID netip.Addr
-	ClusterLen   int
+	NextHop         netip.Addr
+	MED             uint32
+	LocalPref       uint32
+	NeighborAS      uint32  // first AS of the leftmost AS_SEQUENCE, 0 when none (RFC 4271 §9.1.2.2 (c))
+	OriginatorID    [4]byte // valid when HasOriginatorID
+	PathLen         uint16  // AS_PATH length per RFC 4271 §9.1.2.2 (a)
+	ClusterLen      uint16  // CLUSTER_LIST length in cluster ids (RFC 4456 §9)
+	Origin          uint8
+	HasMED          bool
+	HasLocalPref    bool
+	HasOriginatorID bool
 }
 
 // Wire returns the canonical encoding of the attributes (without the next hop suffix).

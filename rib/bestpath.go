@@ -1,5 +1,7 @@
 package rib
 
+import "net/netip"
+
 // BestOptions are the knobs of best-path selection.
 type BestOptions struct {
 	// AlwaysCompareMED compares MED between paths from different neighbouring ASes.
@@ -98,11 +100,11 @@ func (o *BestOptions) compare(a, b *Path, withMED bool) (int, Reason) {
 		return pick(aa.ClusterLen < ba.ClusterLen), ReasonClusterLen
 	}
 	ida, idb := a.Src.RouterID, b.Src.RouterID
-	if aa.OriginatorID.IsValid() {
-		ida = aa.OriginatorID
+	if aa.HasOriginatorID {
+		ida = netip.AddrFrom4(aa.OriginatorID)
 	}
-	if ba.OriginatorID.IsValid() {
-		idb = ba.OriginatorID
+	if ba.HasOriginatorID {
+		idb = netip.AddrFrom4(ba.OriginatorID)
 	}
 	if c := ida.Compare(idb); c != 0 {
 		return c, ReasonRouterID

@@ -58,7 +58,7 @@ func TestBestPathSteps(t *testing.T) {
 		{"shorter CLUSTER_LIST (RFC 4456 §9)",
 			Path{Src: src("10.0.0.1", 65000, false), Attrs: attrs(func(s *Summary) { s.ClusterLen = 1 })}, Path{Src: src("10.0.0.2", 65000, false), Attrs: attrs(func(s *Summary) { s.ClusterLen = 2 })}, BestOptions{}, true, ReasonClusterLen},
 		{"ORIGINATOR_ID stands in for the BGP identifier (RFC 4456 §9)",
-			Path{Src: src("10.0.0.1", 65000, false), Attrs: attrs(func(s *Summary) { s.OriginatorID = netip.MustParseAddr("10.9.9.9") })}, Path{Src: src("10.0.0.2", 65000, false), Attrs: attrs(nil)}, BestOptions{}, false, ReasonRouterID},
+			Path{Src: src("10.0.0.1", 65000, false), Attrs: attrs(func(s *Summary) { s.OriginatorID, s.HasOriginatorID = netip.MustParseAddr("10.9.9.9").As4(), true })}, Path{Src: src("10.0.0.2", 65000, false), Attrs: attrs(nil)}, BestOptions{}, false, ReasonRouterID},
 		{"lowest BGP identifier (RFC 4271 §9.1.2.2 f)",
 			Path{Src: &Source{Addr: netip.MustParseAddr("10.0.0.9"), RouterID: netip.MustParseAddr("1.1.1.1"), EBGP: true}, Attrs: attrs(nil)}, Path{Src: peerB, Attrs: attrs(nil)}, BestOptions{}, true, ReasonRouterID},
 		{"lowest peer address (RFC 4271 §9.1.2.2 g)",

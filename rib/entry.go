@@ -1,30 +1,34 @@
 package rib
 
 // Entry is every path known for one prefix in one table (the Adj-RIB-In of all peers for
-// that prefix, RFC 4271 §3.2) and the index of the selected best path.
+// that prefix, RFC 4271 §3.2), with the selected best path first.
 //
 // Owner: the db.partition task of the partition its key hashes to; nothing else reads or
 // writes it. Cardinality: one per prefix per table. Lifetime: from the first path until
 // the last path and the last listener state are gone.
 //
 // The zero Entry is empty and ready to use, so entries are stored by value in db entries.
+//
+// Select keeps the best path at index 0: there is a best path exactly when paths[0] is
+// usable (selection picks an unusable path never, so when paths[0] is not usable none is).
+// That costs no field, and the entry stays 24 bytes.
 type Entry struct {
 	paths []Path
-	best  int32 // 1 + index into paths of the best path; 0 when no path is usable
 }
 
 // NewEntry returns an empty entry.
 func NewEntry() *Entry { return &Entry{} }
 
-// Paths returns the entry's paths; the slice is owned by the entry.
+// Paths returns the entry's paths, the best one first (see Best); the slice is owned by the
+// entry and its order changes as paths come, go and win.
 func (e *Entry) Paths() []Path { return e.paths }
 
 // Best returns the best path, or nil.
 func (e *Entry) Best() *Path {
-	if e.best == 0 {
+	if len(e.paths) == 0 || !e.paths[0].Usable() {
 		return nil
 	}
-	return &e.paths[e.best-1]
+	return &e.paths[0]
 }
 
 // Empty reports whether the entry holds no path.
@@ -49,7 +53,7 @@ func (e *Entry) Upsert(p Path) (old *Attrs, changed bool) {
 		return nil, true
 	}
 	q := &e.paths[i]
-	if q.Attrs == p.Attrs && q.Labels == p.Labels && q.Flags == p.Flags {
+	if q.Attrs == p.Attrs && q.Label == p.Label && q.Flags == p.Flags {
 		return p.Attrs, false
 	}
 	old = q.Attrs
@@ -118,10 +122,12 @@ func (e *Entry) Snapshot() Path {
 }
 
 // Select runs best-path selection and reports whether the best path changed from prev (a
-// Snapshot): a different path, or the same path with other attributes, labels or flags.
+// Snapshot): a different path, or the same path with other attributes, label or flags.
 // Listeners are notified only then.
 func (e *Entry) Select(o *BestOptions, prev Path) (changed bool) {
-	e.best = int32(o.SelectBest(e.paths)) + 1
+	if i := o.SelectBest(e.paths); i > 0 {
+		e.paths[0], e.paths[i] = e.paths[i], e.paths[0]
+	}
 	after := e.Best()
 	if after == nil {
 		return prev.Src != nil

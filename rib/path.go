@@ -39,17 +39,61 @@ const (
 	FlagASLoop
 )
 
-// Path is one peer's path to a prefix: a small value stored in its entry. Attributes are
-// interned and shared; per-path data (path id, labels, flags) stays here.
+// Path is one peer's path to a prefix: a small value (24 bytes) stored in its entry.
+// Attributes are interned and shared; per-path data (path id, label, flags) stays here.
 //
 // Owner: the db.partition task of its entry's partition.
 type Path struct {
-	Src    *Source
-	Attrs  *Attrs
-	ID     uint32 // ADD-PATH path identifier as received (0 without ADD-PATH)
-	Labels proto.LabelStack
-	Flags  uint8
+	Src   *Source
+	Attrs *Attrs
+	ID    uint32 // ADD-PATH path identifier as received (0 without ADD-PATH)
+	Label Label  // the path's MPLS label (VPN families), or none
+	Flags uint8
 }
 
 // Usable reports whether the path may be selected as best.
 func (p *Path) Usable() bool { return p.Flags&(FlagNextHopUnreachable|FlagASLoop) == 0 }
+
+// Label is the one MPLS label the RIB keeps per path, or none (the zero Label).
+//
+// Why one: the families fanout stores that carry labels are VPNv4 and VPNv6, where RFC 4364
+// §4.3.4 (and RFC 4659) binds one label to a route; fanout supports no labeled-unicast
+// family (RFC 8277), whose multi-label stacks would need more. The codec still parses and
+// builds stacks (proto.LabelStack); the RIB keeps the top label of a received stack
+// (LabelOf) and export re-encodes it as a stack of one (Stack). Keeping it in three bytes
+// keeps a Path at 24 bytes, one allocation class below what a whole stack costs.
+type Label struct {
+	b [3]byte // the 20-bit label value, and labelSet in the top bit
+}
+
+const labelSet = 1 << 23
+
+// MakeLabel returns the label with value v (its low 20 bits).
+func MakeLabel(v uint32) Label {
+	v = v&0xfffff | labelSet
+	return Label{b: [3]byte{byte(v), byte(v >> 8), byte(v >> 16)}}
+}
+
+// LabelOf returns the top label of stack s, or no label for an empty stack.
+func LabelOf(s proto.LabelStack) Label {
+	if s.N == 0 {
+		return Label{}
+	}
+	return MakeLabel(s.Labels[0])
+}
+
+// IsSet reports whether there is a label.
+func (l Label) IsSet() bool { return l.b[2]&(labelSet>>16) != 0 }
+
+// Value returns the label's 20-bit value (0 when there is none).
+func (l Label) Value() uint32 {
+	return (uint32(l.b[0]) | uint32(l.b[1])<<8 | uint32(l.b[2])<<16) & 0xfffff
+}
+
+// Stack returns the label as a stack for encoding: one label, or an empty stack.
+func (l Label) Stack() proto.LabelStack {
+	if !l.IsSet() {
+		return proto.LabelStack{}
+	}
+	return proto.Label1(l.Value())
+}

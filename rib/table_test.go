@@ -66,7 +66,7 @@ func TestTableBestPathAndCounters(t *testing.T) {
 	mk := func(addr string, pathLen int) (*Source, *Attrs) {
 		src := &Source{Addr: netip.MustParseAddr(addr), RouterID: netip.MustParseAddr(addr), EBGP: true, Counters: &SourceCounters{}}
 		key := InternKey(nil, []byte{byte(pathLen)}, netip.MustParseAddr("198.18.0.1"))
-		return src, at.InternN(key, &Summary{PathLen: pathLen}, 0)
+		return src, at.InternN(key, &Summary{PathLen: uint16(pathLen)}, 0)
 	}
 	a, short := mk("10.0.0.1", 1)
 	b, long := mk("10.0.0.2", 3)
