@@ -2,6 +2,7 @@ package gen
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/fanoutd/fanout/proto"
 )
 
 // runner is the state of one Plan.Run: the sessions, their tables and the result being
@@ -379,4 +382,27 @@ func (r *runner) sendBuffer(i int, buf []byte, rate float64, onSend func(sp msgS
 		}
 		return nil
 	}, nil
+}
+
+// sendSplit sends b, whole messages, on s in pieces of at most about size bytes cut at
+// message boundaries, so no single write waits on the target for long.
+func sendSplit(ctx context.Context, s *Session, b []byte, size int) error {
+	for len(b) > 0 {
+		n := 0
+		for n < len(b) && n < size {
+			if len(b)-n < proto.HeaderLen {
+				return fmt.Errorf("sendSplit: %d trailing bytes", len(b)-n)
+			}
+			l := int(binary.BigEndian.Uint16(b[n+16:]))
+			if l < proto.HeaderLen {
+				return fmt.Errorf("sendSplit: message length %d", l)
+			}
+			n += l
+		}
+		if err := s.Send(ctx, b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
 }

@@ -468,7 +468,7 @@ func planReplay(pl *Plan, base netip.Addr, role targets.Role) error {
 					end = dues[k].end
 					k++
 				}
-				if err := s.Send(ctx, buf[off:end]); err != nil {
+				if err := sendSplit(ctx, s, buf[off:end], 64<<10); err != nil {
 					return err
 				}
 				off = end

@@ -329,10 +329,11 @@ func (s *Session) writeLoop() {
 func (s *Session) readLoop(rd *framer) {
 	dec := newUpdateDecoder(s.opts, s.cfg.Table, s.cfg.AS, s.cfg.Local)
 	maxLen := s.opts.MaxLen()
+	if s.hold > 0 {
+		// The hold timer: each read from the socket must bring something within it.
+		rd.beforeRead = func() { s.conn.SetReadDeadline(time.Now().Add(s.hold)) }
+	}
 	for {
-		if s.hold > 0 {
-			s.conn.SetReadDeadline(time.Now().Add(s.hold))
-		}
 		h, body, err := rd.next(maxLen)
 		if err != nil {
 			if !s.isClosed() {
@@ -373,6 +374,7 @@ type framer struct {
 	r          io.Reader
 	buf        []byte
 	start, end int
+	beforeRead func() // called before each read from r, when set
 }
 
 func newFramer(r io.Reader) *framer { return &framer{r: r, buf: make([]byte, 256<<10)} }
@@ -391,6 +393,9 @@ func (f *framer) next(maxLen int) (proto.Header, []byte, error) {
 		if f.start > 0 && (f.start == f.end || len(f.buf)-f.end < proto.MaxExtendedMessage) {
 			f.end = copy(f.buf, f.buf[f.start:f.end])
 			f.start = 0
+		}
+		if f.beforeRead != nil {
+			f.beforeRead()
 		}
 		m, err := f.r.Read(f.buf[f.end:])
 		f.end += m

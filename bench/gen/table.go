@@ -196,8 +196,8 @@ type Table struct {
 	expect   Expected
 	except   map[netip.Prefix]*AttrSet // prefixes of expect this receiver must not hold (its own)
 	expectN  int                       // len(expect) minus the excepted prefixes in it
-	matched  int       // prefixes in routes whose fingerprint equals expect's
-	equalAt  time.Time // when routes last became equal to expect; zero while they differ
+	matched  int                       // prefixes in routes whose fingerprint equals expect's
+	equalAt  time.Time                 // when routes last became equal to expect; zero while they differ
 	arrivals map[netip.Prefix]time.Time
 	stats    TableStats
 }
@@ -236,6 +236,9 @@ func (t *Table) Expect(e Expected, except map[netip.Prefix]*AttrSet, now time.Ti
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expect, t.except = e, except
+	if t.keep && len(t.routes) == 0 && len(e) > 1024 {
+		t.routes = make(map[netip.Prefix]string, len(e)) // no rehashing while the table fills
+	}
 	t.expectN = len(e)
 	for p := range except {
 		if _, ok := e[p]; ok {

@@ -201,7 +201,11 @@ func RunOne(ctx context.Context, t targets.Target, listen netip.Addr, w string, 
 	if err != nil {
 		return fail(fmt.Errorf("start: %w", err))
 	}
-	env := gen.Env{Target: addr, Role: cfg.Role, Logger: cfg.Logger.With(zap.String("target", t.Name())),
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	env := gen.Env{Target: addr, Role: cfg.Role, Logger: log.With(zap.String("target", t.Name())),
 		Progress: cfg.Progress, Label: t.Name() + "/" + w}
 	res := plan.Run(ctx, env)
 	res.Target = t.Name()

@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -198,9 +199,21 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	keep := fs.Bool("keep", false, "keep each daemon's run directory")
 	verbose := fs.Bool("v", false, "log session events")
 	quiet := fs.Bool("q", false, "no progress lines")
+	cpuprofile := fs.String("cpuprofile", "", "write the generator's CPU profile here")
 	pf := newParamFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	r, err := parseRole(*role)
 	if err != nil {
