@@ -89,7 +89,8 @@ func (e EventKind) String() string {
 }
 
 // Event is one input to the FSM. Err carries the NOTIFICATION to send for the error events
-// (BGPHeaderErr, BGPOpenMsgErr, UpdateMsgErr with a session-reset action). HoldTime is the
+// (BGPHeaderErr, BGPOpenMsgErr, UpdateMsgErr with a session-reset action) and, optionally,
+// the Cease to send for ManualStop and AutomaticStop (default Administrative Shutdown). HoldTime is the
 // peer's hold time from its OPEN (EvBGPOpen), already validated by the caller.
 type Event struct {
 	Kind     EventKind
@@ -298,6 +299,17 @@ func (f *FSM) notifyErr(e *proto.Error) {
 	f.emit(Action{Kind: ActSendNotification, Notification: e})
 }
 
+// notifyStop sends the Cease of a manual or automatic stop: the one the shell chose (Err:
+// Administrative Reset, Peer De-configured, Maximum Number of Prefixes Reached with its
+// RFC 4486 §4 data, or a shutdown communication of RFC 9003), else Administrative Shutdown.
+func (f *FSM) notifyStop(e *proto.Error) {
+	if e != nil {
+		f.notifyErr(e)
+		return
+	}
+	f.notify(proto.CodeCease, proto.SubAdminShutdown)
+}
+
 // fail is the common error exit to Idle: drop the connection, count the failure and grow
 // the idle-hold damping delay (RFC 4271 §8.1.1 DampPeerOscillations).
 func (f *FSM) fail(why string) (State, string) {
@@ -426,10 +438,10 @@ func (f *FSM) openSent(ev Event) (State, string) {
 	case EvManualStart, EvAutomaticStart, EvManualStartPassive, EvAutomaticStartPassive, EvTCPConnectionValid, EvTCPCRAcked, EvTCPConnectionConfirmed:
 		return OpenSent, f.why
 	case EvManualStop:
-		f.notify(proto.CodeCease, proto.SubAdminShutdown)
+		f.notifyStop(ev.Err)
 		return f.stopped("manual stop")
 	case EvAutomaticStop:
-		f.notify(proto.CodeCease, proto.SubAdminShutdown)
+		f.notifyStop(ev.Err)
 		return f.fail("automatic stop")
 	case EvHoldTimerExpires:
 		f.notify(proto.CodeHoldTimer, 0)
@@ -482,10 +494,10 @@ func (f *FSM) openConfirm(ev Event) (State, string) {
 	case EvManualStart, EvAutomaticStart, EvManualStartPassive, EvAutomaticStartPassive, EvTCPConnectionValid, EvTCPCRAcked, EvTCPConnectionConfirmed:
 		return OpenConfirm, f.why
 	case EvManualStop:
-		f.notify(proto.CodeCease, proto.SubAdminShutdown)
+		f.notifyStop(ev.Err)
 		return f.stopped("manual stop")
 	case EvAutomaticStop:
-		f.notify(proto.CodeCease, proto.SubAdminShutdown)
+		f.notifyStop(ev.Err)
 		return f.fail("automatic stop")
 	case EvHoldTimerExpires:
 		f.notify(proto.CodeHoldTimer, 0)
@@ -526,11 +538,11 @@ func (f *FSM) established(ev Event) (State, string) {
 	case EvManualStart, EvAutomaticStart, EvManualStartPassive, EvAutomaticStartPassive, EvTCPConnectionValid, EvTCPCRAcked, EvTCPConnectionConfirmed:
 		return Established, f.why
 	case EvManualStop:
-		f.notify(proto.CodeCease, proto.SubAdminShutdown)
+		f.notifyStop(ev.Err)
 		f.emit(Action{Kind: ActDown})
 		return f.stopped("manual stop")
 	case EvAutomaticStop:
-		f.notify(proto.CodeCease, proto.SubAdminShutdown)
+		f.notifyStop(ev.Err)
 		f.emit(Action{Kind: ActDown})
 		return f.fail("automatic stop")
 	case EvHoldTimerExpires:
