@@ -25,6 +25,11 @@ type SessionInfo struct {
 	// PeerIndex is a small dense number for the peer, stable while it is configured (used
 	// in peer bitsets).
 	PeerIndex uint32
+	// Counters are the peer's counters; the RIB side sets PrefixesAccepted and PrefixesBest
+	// there (atomically).
+	Counters *PeerCounters
+	// Peer is the session's peer: the export side queues UPDATEs with Peer.SendBulk.
+	Peer *Peer
 }
 
 // Routing is the RIB side of the server as sessions see it. The server owns one; sessions
