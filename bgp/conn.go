@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -105,6 +106,120 @@ func (p *Peer) newConn(nc net.Conn, id uint64, outgoing bool) *conn {
 		}
 	}()
 	return c
+}
+
+// fsmSession is one FSM with its timers and, from Connect or Active on, its connection or dial
+// attempt. The peer's main session lives as long as the peer (it keeps the FSM's
+// connect-retry counter and damping); a second session exists only during a connection
+// collision (RFC 4271 §6.8). Owner: the session goroutine.
+type fsmSession struct {
+	fsm        *FSM
+	timers     timerShell
+	conn       *conn
+	dialCancel context.CancelFunc
+	dialGen    uint64
+	neg        negotiated   // valid from OpenConfirm
+	ingest     Ingest       // while Established
+	info       *SessionInfo // while Established
+	abrupt     bool         // drop without flushing (send hold timer expired)
+}
+
+func (l *peerLoop) dial(s *fsmSession) {
+	p := l.p
+	if s.dialCancel != nil {
+		s.dialCancel()
+	}
+	s.dialGen++
+	gen := s.dialGen
+	ctx, cancel := context.WithCancel(context.Background())
+	s.dialCancel = cancel
+	laddr := ""
+	if p.cfg.LocalAddr.IsValid() {
+		laddr = netip.AddrPortFrom(p.cfg.LocalAddr, 0).String()
+	}
+	raddr := netip.AddrPortFrom(p.cfg.Addr, p.cfg.RemotePort).String()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		nc, err := p.srv.deps.Dial(ctx, "tcp", laddr, raddr)
+		if !p.post(dialDone{s: s, gen: gen, nc: nc, err: err}) && nc != nil {
+			nc.Close()
+		}
+	}()
+}
+
+func (l *peerLoop) onDial(m dialDone) {
+	s := m.s
+	if (s != l.main && s != l.extra) || m.gen != s.dialGen || s.fsm.State() != Connect || s.conn != nil {
+		if m.nc != nil {
+			m.nc.Close()
+		}
+		return
+	}
+	s.dialCancel = nil
+	if m.err != nil {
+		// The connect-retry timer tries again (RFC 4271 §8.2.2 Connect state).
+		l.log.Info("connect failed", zap.Error(m.err))
+		return
+	}
+	l.attach(s, m.nc, true)
+	l.step(s, Event{Kind: EvTCPCRAcked})
+}
+
+func (l *peerLoop) attach(s *fsmSession, nc net.Conn, outgoing bool) {
+	l.connSeq++
+	c := l.p.newConn(nc, l.connSeq, outgoing)
+	s.conn = c
+	l.conns = append(l.conns, c)
+	l.log.Info("connection", zap.Uint64("conn", c.id), zap.Bool("outgoing", outgoing),
+		zap.Stringer("local", nc.LocalAddr()), zap.Stringer("remote", nc.RemoteAddr()))
+}
+
+func (l *peerLoop) dropConn(s *fsmSession) {
+	if s.dialCancel != nil {
+		s.dialCancel()
+		s.dialCancel = nil
+	}
+	s.dialGen++
+	if c := s.conn; c != nil {
+		s.timers.stop(timerSendHold)
+		c.drop(s.abrupt)
+		s.conn = nil
+	}
+	s.abrupt = false
+	// Forget connections whose goroutines have ended.
+	live := l.conns[:0]
+	for _, c := range l.conns {
+		select {
+		case <-c.writerDone:
+			if isDone(c.readerDone) {
+				continue
+			}
+		default:
+		}
+		live = append(live, c)
+	}
+	clear(l.conns[len(live):])
+	l.conns = live
+}
+
+func isDone(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// discard forgets a session that is no longer wanted (Idle, or superseded by the other
+// connection of a collision).
+func (l *peerLoop) discard(s *fsmSession) {
+	s.timers.stopAll()
+	if s.conn != nil {
+		s.abrupt = false
+	}
+	l.dropConn(s)
 }
 
 // post hands an event to the session goroutine unless the connection was dropped or the

@@ -171,21 +171,6 @@ func (p *Peer) Status() PeerStatus {
 	return st
 }
 
-// fsmSession is one FSM with its timers and, from Connect or Active on, its connection or dial
-// attempt. The peer's main session lives as long as the peer (it keeps the FSM's
-// connect-retry counter and damping); a second session exists only during a connection
-// collision (RFC 4271 §6.8). Owner: the session goroutine.
-type fsmSession struct {
-	fsm        *FSM
-	timers     timerShell
-	conn       *conn
-	dialCancel context.CancelFunc
-	dialGen    uint64
-	neg        negotiated // valid from OpenConfirm
-	ingest     Ingest     // while Established
-	abrupt     bool       // drop without flushing (send hold timer expired)
-}
-
 // peerLoop is the session goroutine's state. Owner: that goroutine alone.
 type peerLoop struct {
 	p          *Peer
@@ -327,104 +312,6 @@ func (l *peerLoop) sendUrgent(s *fsmSession, msg []byte, typ uint8) {
 	}
 }
 
-func (l *peerLoop) dial(s *fsmSession) {
-	p := l.p
-	if s.dialCancel != nil {
-		s.dialCancel()
-	}
-	s.dialGen++
-	gen := s.dialGen
-	ctx, cancel := context.WithCancel(context.Background())
-	s.dialCancel = cancel
-	laddr := ""
-	if p.cfg.LocalAddr.IsValid() {
-		laddr = netip.AddrPortFrom(p.cfg.LocalAddr, 0).String()
-	}
-	raddr := netip.AddrPortFrom(p.cfg.Addr, p.cfg.RemotePort).String()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		nc, err := p.srv.deps.Dial(ctx, "tcp", laddr, raddr)
-		if !p.post(dialDone{s: s, gen: gen, nc: nc, err: err}) && nc != nil {
-			nc.Close()
-		}
-	}()
-}
-
-func (l *peerLoop) onDial(m dialDone) {
-	s := m.s
-	if (s != l.main && s != l.extra) || m.gen != s.dialGen || s.fsm.State() != Connect || s.conn != nil {
-		if m.nc != nil {
-			m.nc.Close()
-		}
-		return
-	}
-	s.dialCancel = nil
-	if m.err != nil {
-		// The connect-retry timer tries again (RFC 4271 §8.2.2 Connect state).
-		l.log.Info("connect failed", zap.Error(m.err))
-		return
-	}
-	l.attach(s, m.nc, true)
-	l.step(s, Event{Kind: EvTCPCRAcked})
-}
-
-func (l *peerLoop) attach(s *fsmSession, nc net.Conn, outgoing bool) {
-	l.connSeq++
-	c := l.p.newConn(nc, l.connSeq, outgoing)
-	s.conn = c
-	l.conns = append(l.conns, c)
-	l.log.Info("connection", zap.Uint64("conn", c.id), zap.Bool("outgoing", outgoing),
-		zap.Stringer("local", nc.LocalAddr()), zap.Stringer("remote", nc.RemoteAddr()))
-}
-
-func (l *peerLoop) dropConn(s *fsmSession) {
-	if s.dialCancel != nil {
-		s.dialCancel()
-		s.dialCancel = nil
-	}
-	s.dialGen++
-	if c := s.conn; c != nil {
-		s.timers.stop(timerSendHold)
-		c.drop(s.abrupt)
-		s.conn = nil
-	}
-	s.abrupt = false
-	// Forget connections whose goroutines have ended.
-	live := l.conns[:0]
-	for _, c := range l.conns {
-		select {
-		case <-c.writerDone:
-			if isDone(c.readerDone) {
-				continue
-			}
-		default:
-		}
-		live = append(live, c)
-	}
-	clear(l.conns[len(live):])
-	l.conns = live
-}
-
-func isDone(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
-// discard forgets a session that is no longer wanted (Idle, or superseded by the other
-// connection of a collision).
-func (l *peerLoop) discard(s *fsmSession) {
-	s.timers.stopAll()
-	if s.conn != nil {
-		s.abrupt = false
-	}
-	l.dropConn(s)
-}
-
 // onIncoming takes a connection the accept loop matched to this peer (RFC 4271 §6.8,
 // §8.2.2).
 func (l *peerLoop) onIncoming(nc net.Conn) {
@@ -486,8 +373,8 @@ func (l *peerLoop) onConnEvent(ce connEvent) {
 		return
 	case EvRouteRefreshMsg:
 		if s.fsm.State() == Established {
-			if h := l.p.srv.deps.OnRouteRefresh; h != nil && s.ingest != nil {
-				h(l.p.counters.session.Load().info, ce.rr)
+			if h := l.p.srv.deps.OnRouteRefresh; h != nil && s.info != nil {
+				h(s.info, ce.rr)
 			}
 			return
 		}
@@ -580,68 +467,6 @@ func compareBytes(a, b []byte) int {
 	return 0
 }
 
-var timerEvents = [timerCount]EventKind{
-	TimerConnectRetry: EvConnectRetryTimerExpires,
-	TimerHold:         EvHoldTimerExpires,
-	TimerKeepalive:    EvKeepaliveTimerExpires,
-	TimerDelayOpen:    EvDelayOpenTimerExpires,
-	TimerIdleHold:     EvIdleHoldTimerExpires,
-}
-
-func (l *peerLoop) onTimer(m timerFired) {
-	s := m.s
-	if (s != l.main && s != l.extra) || !s.timers.current(m.t, m.gen) {
-		return
-	}
-	switch m.t {
-	case TimerHold:
-		if l.holdExtended(s) {
-			return
-		}
-		l.step(s, Event{Kind: EvHoldTimerExpires})
-	case timerSendHold:
-		c := s.conn
-		if c == nil {
-			return
-		}
-		sht := l.p.cfg.SendHoldTime
-		stalled := c.sb.StalledFor()
-		if stalled < sht {
-			s.timers.arm(timerSendHold, sht-stalled)
-			return
-		}
-		l.log.Warn("send hold timer expired: the peer is not reading", zap.Duration("stalled", stalled))
-		s.abrupt = true
-		l.step(s, Event{Kind: EvSendHoldTimerExpires})
-	default:
-		l.step(s, Event{Kind: timerEvents[m.t]})
-	}
-}
-
-// holdExtended decides a hold timer expiry in the shell: the reader records when it last
-// framed a message instead of feeding every KEEPALIVE and UPDATE to the FSM, so the timer
-// is re-armed for the rest of the hold time when a message came in meanwhile, and for a
-// whole hold time while the reader waits in Ingest.Update: a peer's hold timer is not
-// expired while its unread data is waiting on our own back-pressure.
-func (l *peerLoop) holdExtended(s *fsmSession) bool {
-	c := s.conn
-	if c == nil {
-		return false
-	}
-	hold := s.timers.dur[TimerHold]
-	if c.shared.blockedSince.Load() != 0 {
-		s.timers.arm(TimerHold, hold)
-		return true
-	}
-	quiet := l.p.now().Sub(time.Unix(0, c.shared.lastRecv.Load()))
-	if rest := hold - quiet; rest > 0 {
-		s.timers.arm(TimerHold, rest)
-		s.timers.dur[TimerHold] = hold
-		return true
-	}
-	return false
-}
-
 func (l *peerLoop) established(s *fsmSession) {
 	p := l.p
 	c := s.conn
@@ -658,7 +483,7 @@ func (l *peerLoop) established(s *fsmSession) {
 	if ing == nil {
 		ing = discardIngest{}
 	}
-	s.ingest = ing
+	s.ingest, s.info = ing, info
 	p.counters.establishAt.Store(p.now().UnixNano())
 	p.counters.session.Store(&established{info: info, conn: c, hold: s.fsm.NegotiatedHoldTime(),
 		keepalive: s.fsm.KeepaliveTime(), caps: s.neg.peerCaps})
@@ -681,8 +506,8 @@ func (l *peerLoop) down(s *fsmSession) {
 	}
 	if s.ingest != nil {
 		s.ingest.Down()
-		s.ingest = nil
 	}
+	s.ingest, s.info = nil, nil
 	p.counters.Flaps.Add(1)
 	p.counters.establishAt.Store(0)
 	p.counters.PrefixesReceived.Store(0)

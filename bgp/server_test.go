@@ -158,10 +158,13 @@ func (in *testIngest) Down() {
 
 // testServer starts a server on local:0 with its own logger and routing; Close runs at
 // cleanup.
-func testServer(t testing.TB, local string, as uint32, id string, clock Clock, routing Routing) *Server {
+func testServer(t testing.TB, local string, as uint32, id string, clock Clock, routing Routing, mods ...func(*Deps)) *Server {
 	t.Helper()
-	s, err := New(ServerConfig{AS: as, RouterID: addr(id), ListenAddrs: []netip.Addr{addr(local)}},
-		Deps{Logger: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named(local), Clock: clock, Routing: routing})
+	deps := Deps{Logger: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named(local), Clock: clock, Routing: routing}
+	for _, m := range mods {
+		m(&deps)
+	}
+	s, err := New(ServerConfig{AS: as, RouterID: addr(id), ListenAddrs: []netip.Addr{addr(local)}}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,10 +377,18 @@ func TestBadPeerAS(t *testing.T) {
 
 // TestAdminAndDelete: DisablePeer sends Administrative Shutdown with its RFC 9003 message
 // and keeps the peer down; EnablePeer brings it back; a hard reset sends Administrative
-// Reset and re-establishes; DeletePeer sends Peer De-configured.
+// Reset and re-establishes; a soft reset sends ROUTE-REFRESH (RFC 2918), which reaches the
+// other side's hook; DeletePeer sends Peer De-configured.
 func TestAdminAndDelete(t *testing.T) {
 	a := testServer(t, "127.1.5.1", 65001, "10.0.0.1", nil, nil)
-	b := testServer(t, "127.1.5.2", 65002, "10.0.0.2", nil, nil)
+	refreshes := make(chan proto.RouteRefresh, 4)
+	b := testServer(t, "127.1.5.2", 65002, "10.0.0.2", nil, nil, func(d *Deps) {
+		d.OnRouteRefresh = func(info *SessionInfo, rr proto.RouteRefresh) {
+			if info.PeerAddr == addr("127.1.5.1") {
+				refreshes <- rr
+			}
+		}
+	})
 	addPeer(t, b, PeerConfig{Addr: addr("127.1.5.1"), PeerAS: 65001, Passive: true, IdleHoldTime: -1})
 	addPeer(t, a, PeerConfig{Addr: addr("127.1.5.2"), PeerAS: 65002, RemotePort: listenPort(b), IdleHoldTime: -1, ConnectRetry: 200 * time.Millisecond})
 	pb := addr("127.1.5.2")
@@ -409,10 +420,17 @@ func TestAdminAndDelete(t *testing.T) {
 	if err := a.ResetPeer(pb, true); err != nil {
 		t.Errorf("soft reset: %v", err)
 	}
-	eventually(t, "b gets the ROUTE-REFRESH", func() bool {
-		st, _ := b.Peer(addr("127.1.5.1"))
-		return st.Counters.MsgIn[proto.MsgRouteRefresh] == 1
-	})
+	select {
+	case rr := <-refreshes:
+		if rr.Family != proto.IPv4Unicast || rr.Subtype != proto.RefreshNormal {
+			t.Errorf("refresh %v", rr)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("b's route-refresh hook not called")
+	}
+	if st, _ := b.Peer(addr("127.1.5.1")); st.Counters.MsgIn[proto.MsgRouteRefresh] != 1 {
+		t.Errorf("ROUTE-REFRESH in: %d", st.Counters.MsgIn[proto.MsgRouteRefresh])
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

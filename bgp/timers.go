@@ -4,6 +4,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Clock is time as the bgp package sees it: sessions never call time.Now or time.Sleep, so
@@ -172,4 +174,66 @@ func (s *timerShell) stopAll() {
 	for t := Timer(0); t < shellTimers; t++ {
 		s.stop(t)
 	}
+}
+
+var timerEvents = [timerCount]EventKind{
+	TimerConnectRetry: EvConnectRetryTimerExpires,
+	TimerHold:         EvHoldTimerExpires,
+	TimerKeepalive:    EvKeepaliveTimerExpires,
+	TimerDelayOpen:    EvDelayOpenTimerExpires,
+	TimerIdleHold:     EvIdleHoldTimerExpires,
+}
+
+func (l *peerLoop) onTimer(m timerFired) {
+	s := m.s
+	if (s != l.main && s != l.extra) || !s.timers.current(m.t, m.gen) {
+		return
+	}
+	switch m.t {
+	case TimerHold:
+		if l.holdExtended(s) {
+			return
+		}
+		l.step(s, Event{Kind: EvHoldTimerExpires})
+	case timerSendHold:
+		c := s.conn
+		if c == nil {
+			return
+		}
+		sht := l.p.cfg.SendHoldTime
+		stalled := c.sb.StalledFor()
+		if stalled < sht {
+			s.timers.arm(timerSendHold, sht-stalled)
+			return
+		}
+		l.log.Warn("send hold timer expired: the peer is not reading", zap.Duration("stalled", stalled))
+		s.abrupt = true
+		l.step(s, Event{Kind: EvSendHoldTimerExpires})
+	default:
+		l.step(s, Event{Kind: timerEvents[m.t]})
+	}
+}
+
+// holdExtended decides a hold timer expiry in the shell: the reader records when it last
+// framed a message instead of feeding every KEEPALIVE and UPDATE to the FSM, so the timer
+// is re-armed for the rest of the hold time when a message came in meanwhile, and for a
+// whole hold time while the reader waits in Ingest.Update: a peer's hold timer is not
+// expired while its unread data is waiting on our own back-pressure.
+func (l *peerLoop) holdExtended(s *fsmSession) bool {
+	c := s.conn
+	if c == nil {
+		return false
+	}
+	hold := s.timers.dur[TimerHold]
+	if c.shared.blockedSince.Load() != 0 {
+		s.timers.arm(TimerHold, hold)
+		return true
+	}
+	quiet := l.p.now().Sub(time.Unix(0, c.shared.lastRecv.Load()))
+	if rest := hold - quiet; rest > 0 {
+		s.timers.arm(TimerHold, rest)
+		s.timers.dur[TimerHold] = hold
+		return true
+	}
+	return false
 }
