@@ -1,20 +1,15 @@
 package gen
 
 import (
-	"bufio"
-	"compress/bzip2"
-	"compress/gzip"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/packet/mrt"
 
+	"github.com/fanoutd/fanout/bench/mrtdata"
 	"github.com/fanoutd/fanout/proto"
 )
 
@@ -63,47 +58,15 @@ type MRTFeed struct {
 // LoadMRT reads a TABLE_DUMP_V2 RIB or a BGP4MP / BGP4MP_ET updates file (plain, .gz or
 // .bz2) with GoBGP's MRT parser and returns one peer's routes rewritten per o.
 func LoadMRT(path string, o MRTOptions) (*MRTFeed, error) {
-	f, err := os.Open(path)
+	ld := &mrtLoader{o: o, feed: &MRTFeed{Peer: o.Peer}, sets: make(map[string]*AttrSet), peerIdx: -1}
+	err := mrtdata.Records(path, func(h *mrt.MRTHeader, body []byte) (bool, error) {
+		if err := ld.record(*h, body); err != nil {
+			return false, err
+		}
+		return !ld.full(), nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	var in io.Reader = bufio.NewReaderSize(f, 1<<16)
-	switch {
-	case strings.HasSuffix(path, ".gz"):
-		zr, err := gzip.NewReader(in)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		defer zr.Close()
-		in = zr
-	case strings.HasSuffix(path, ".bz2"):
-		in = bzip2.NewReader(in)
-	}
-	ld := &mrtLoader{o: o, feed: &MRTFeed{Peer: o.Peer}, sets: make(map[string]*AttrSet), peerIdx: -1}
-	br := bufio.NewReaderSize(in, 1<<20)
-	hdr := make([]byte, mrt.MRT_COMMON_HEADER_LEN)
-	for !ld.full() {
-		if _, err := io.ReadFull(br, hdr); err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				break
-			}
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		var h mrt.MRTHeader
-		if err := h.DecodeFromBytes(hdr); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if h.Len > 1<<24 {
-			return nil, fmt.Errorf("%s: MRT record of %d bytes", path, h.Len)
-		}
-		body := make([]byte, h.Len) // GoBGP's records may alias it: one buffer per record
-		if _, err := io.ReadFull(br, body); err != nil {
-			break // a truncated last record
-		}
-		if err := ld.record(h, body); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
 	}
 	ld.feed.AttrSets = len(ld.sets)
 	if n := len(ld.feed.Events); n > 0 {

@@ -56,26 +56,74 @@ func Path(elem ...string) (string, error) {
 	return filepath.Join(append([]string{d}, elem...)...), nil
 }
 
-// readAll returns the decompressed contents of a .gz, .bz2 or plain file.
-func readAll(path string) ([]byte, error) {
+// Open opens a .gz, .bz2 or plain MRT file for reading, decompressing as it goes.
+func Open(path string) (io.ReadCloser, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var in io.Reader = bufio.NewReaderSize(f, 1<<16)
+	in := bufio.NewReaderSize(f, 1<<16)
 	switch {
 	case strings.HasSuffix(path, ".gz"):
 		zr, err := gzip.NewReader(in)
 		if err != nil {
-			return nil, err
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		defer zr.Close()
-		in = zr
+		return readCloser{zr, func() error { zr.Close(); return f.Close() }}, nil
 	case strings.HasSuffix(path, ".bz2"):
-		in = bzip2.NewReader(in)
+		return readCloser{bzip2.NewReader(in), f.Close}, nil
 	}
-	return io.ReadAll(in)
+	return readCloser{in, f.Close}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+// maxRecord bounds one MRT record, so a corrupt length cannot ask for gigabytes.
+const maxRecord = 1 << 24
+
+// Records streams the MRT records of a file to fn, in order, until fn returns false or an
+// error, or the file ends (a truncated last record ends it quietly). Each body is a fresh
+// slice fn may keep (GoBGP's parsed records alias it).
+func Records(path string, fn func(h *mrt.MRTHeader, body []byte) (bool, error)) error {
+	rc, err := Open(path)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 1<<20)
+	hdr := make([]byte, mrt.MRT_COMMON_HEADER_LEN)
+	for {
+		if _, err := io.ReadFull(br, hdr); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		var h mrt.MRTHeader
+		if err := h.DecodeFromBytes(hdr); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if h.Len > maxRecord {
+			return fmt.Errorf("%s: MRT record of %d bytes", path, h.Len)
+		}
+		body := make([]byte, h.Len)
+		if _, err := io.ReadFull(br, body); err != nil {
+			return nil
+		}
+		more, err := fn(&h, body)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if !more {
+			return nil
+		}
+	}
 }
 
 // Route is one RIB entry of a dump, as the UPDATE message its peer would send: header and
@@ -92,33 +140,19 @@ func (r Route) Body() []byte { return r.Msg[19:] }
 // ReadRIB reads a TABLE_DUMP_V2 RIB dump (IPv4 and IPv6 unicast) and returns up to max
 // routes (all when max <= 0), in file order.
 func ReadRIB(path string, max int) ([]Route, error) {
-	data, err := readAll(path)
-	if err != nil {
-		return nil, err
-	}
 	var peers []*mrt.Peer
 	var out []Route
-	for len(data) >= mrt.MRT_COMMON_HEADER_LEN && (max <= 0 || len(out) < max) {
-		var h mrt.MRTHeader
-		if err := h.DecodeFromBytes(data); err != nil {
-			return nil, err
-		}
-		end := mrt.MRT_COMMON_HEADER_LEN + int(h.Len)
-		if end > len(data) {
-			break
-		}
-		body := data[mrt.MRT_COMMON_HEADER_LEN:end]
-		data = data[end:]
+	err := Records(path, func(h *mrt.MRTHeader, body []byte) (bool, error) {
 		if h.Type != mrt.TABLE_DUMPv2 {
-			continue
+			return true, nil
 		}
 		st := mrt.MRTSubTypeTableDumpv2(h.SubType)
 		if st != mrt.PEER_INDEX_TABLE && st != mrt.RIB_IPV4_UNICAST && st != mrt.RIB_IPV6_UNICAST {
-			continue
+			return true, nil
 		}
-		m, err := mrt.ParseMRTBody(&h, body)
+		m, err := mrt.ParseMRTBody(h, body)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return false, err
 		}
 		switch b := m.Body.(type) {
 		case *mrt.PeerIndexTable:
@@ -136,12 +170,13 @@ func ReadRIB(path string, max int) ([]Route, error) {
 				a, _ := netip.AddrFromSlice(p.IpAddress)
 				out = append(out, Route{Peer: a.Unmap(), PeerAS: p.AS, Msg: msg})
 				if max > 0 && len(out) >= max {
-					break
+					return false, nil
 				}
 			}
 		}
-	}
-	return out, nil
+		return true, nil
+	})
+	return out, err
 }
 
 // ribUpdate builds the UPDATE carrying one RIB entry: IPv4 in the NLRI field, IPv6 in an
@@ -186,46 +221,40 @@ type Update struct {
 // ReadUpdates reads the UPDATE messages of a BGP4MP or BGP4MP_ET file, up to max (all
 // when max <= 0).
 func ReadUpdates(path string, max int) ([]Update, error) {
-	data, err := readAll(path)
-	if err != nil {
-		return nil, err
-	}
 	var out []Update
-	for len(data) >= mrt.MRT_COMMON_HEADER_LEN && (max <= 0 || len(out) < max) {
-		var h mrt.MRTHeader
-		if err := h.DecodeFromBytes(data); err != nil {
-			return nil, err
-		}
-		end := mrt.MRT_COMMON_HEADER_LEN + int(h.Len)
-		if end > len(data) {
-			break
-		}
-		body := data[mrt.MRT_COMMON_HEADER_LEN:end]
-		data = data[end:]
-		switch h.Type {
-		case mrt.BGP4MP:
-		case mrt.BGP4MP_ET:
-			if len(body) < 4 {
-				continue
-			}
-			body = body[4:] // microseconds (RFC 6396 §3)
-		default:
-			continue
-		}
-		var as4 bool
-		switch mrt.MRTSubTypeBGP4MP(h.SubType) {
-		case mrt.MESSAGE:
-		case mrt.MESSAGE_AS4:
-			as4 = true
-		default:
-			continue
-		}
-		if u, ok := bgp4mp(body, as4); ok {
-			u.Time = h.Timestamp
+	err := Records(path, func(h *mrt.MRTHeader, body []byte) (bool, error) {
+		if u, ok := BGP4MP(h, body); ok {
 			out = append(out, u)
 		}
+		return max <= 0 || len(out) < max, nil
+	})
+	return out, err
+}
+
+// BGP4MP returns the UPDATE a BGP4MP or BGP4MP_ET MESSAGE(_AS4) record carries, with its
+// time; ok is false for any other record.
+func BGP4MP(h *mrt.MRTHeader, body []byte) (Update, bool) {
+	switch h.Type {
+	case mrt.BGP4MP:
+	case mrt.BGP4MP_ET:
+		if len(body) < 4 {
+			return Update{}, false
+		}
+		body = body[4:] // microseconds (RFC 6396 §3)
+	default:
+		return Update{}, false
 	}
-	return out, nil
+	var as4 bool
+	switch mrt.MRTSubTypeBGP4MP(h.SubType) {
+	case mrt.MESSAGE:
+	case mrt.MESSAGE_AS4:
+		as4 = true
+	default:
+		return Update{}, false
+	}
+	u, ok := bgp4mp(body, as4)
+	u.Time = h.Timestamp
+	return u, ok
 }
 
 // bgp4mp strips the BGP4MP message header (RFC 6396 §4.4.2, §4.4.3) and keeps UPDATEs.
