@@ -418,7 +418,11 @@ func (l *peerLoop) onOpen(s *fsmSession, ce connEvent) {
 			l.step(s, Event{Kind: EvOpenCollisionDump})
 			ce.c.answer(ce, connReply{stop: true})
 			return
-		case OpenConfirm:
+		case OpenSent, OpenConfirm:
+			// RFC 4271 §6.8 examines connections in OpenConfirm, and in OpenSent when the
+			// peer's identifier is known: this OPEN just told us. Deciding at the first
+			// OPEN of either connection makes both speakers pick the same connection;
+			// waiting for OpenConfirm lets each side establish a different one.
 			keep := l.collisionWinner(s, o, neg.routerID, neg.peerAS)
 			l.log.Info("connection collision", zap.Stringer("peer_id", neg.routerID),
 				zap.Uint64("kept_conn", keep.conn.id), zap.Bool("kept_outgoing", keep.conn.outgoing))

@@ -282,7 +282,8 @@ func TestEstablishActivePassive(t *testing.T) {
 }
 
 // TestActiveActiveCollision: two active servers dial each other at once; the collision is
-// resolved (RFC 4271 §6.8) and exactly one session survives, the same one on both sides.
+// resolved (RFC 4271 §6.8) and exactly one session survives, the same connection on both
+// sides. TestCollisionRawPeer pins which connection the router ids choose.
 func TestActiveActiveCollision(t *testing.T) {
 	for i := range 3 {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
@@ -295,19 +296,21 @@ func TestActiveActiveCollision(t *testing.T) {
 			cb.Addr, cb.PeerAS, cb.RemotePort = addr(na), 65001, listenPort(a)
 			addPeer(t, a, ca)
 			addPeer(t, b, cb)
-			waitState(t, a, addr(nb), Established)
-			waitState(t, b, addr(na), Established)
 			pa, pb := a.Lookup(addr(nb)), b.Lookup(addr(na))
-			ea, eb := pa.counters.session.Load(), pb.counters.session.Load()
-			if ea == nil || eb == nil {
-				t.Fatal("no established session")
+			// One TCP connection on both sides: a's local end is b's remote end. (When one
+			// side's second connection arrives only after the other side went Established,
+			// RFC 4271 §6.8 can cost one flap before this settles.)
+			same := func() bool {
+				ea, eb := pa.counters.session.Load(), pb.counters.session.Load()
+				return ea != nil && eb != nil && ea.conn.nc.LocalAddr().String() == eb.conn.nc.RemoteAddr().String() &&
+					ea.conn.outgoing != eb.conn.outgoing
 			}
-			// One TCP connection: a's local end is b's remote end.
-			if ea.conn.nc.LocalAddr().String() != eb.conn.nc.RemoteAddr().String() || ea.conn.outgoing == eb.conn.outgoing {
-				t.Errorf("different connections survived: a %v→%v, b %v→%v",
-					ea.conn.nc.LocalAddr(), ea.conn.nc.RemoteAddr(), eb.conn.nc.LocalAddr(), eb.conn.nc.RemoteAddr())
+			eventually(t, "one session on both sides", same)
+			time.Sleep(100 * time.Millisecond)
+			if !same() || state(a, addr(nb)) != Established || state(b, addr(na)) != Established {
+				t.Errorf("the session did not stay up")
 			}
-			if sa, _ := a.Peer(addr(nb)); sa.Flaps != 0 {
+			if sa, _ := a.Peer(addr(nb)); sa.Flaps > 1 {
 				t.Errorf("a flapped %d times", sa.Flaps)
 			}
 		})
