@@ -463,7 +463,6 @@ func (r *reader) update(body []byte) bool {
 	if err != nil {
 		return false
 	}
-	cnt.PrefixesReceived.Store(int64(held))
 	return r.checkMaxPrefix(held)
 }
 

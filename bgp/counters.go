@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fanoutd/fanout/proto"
+	"github.com/fanoutd/fanout/rib"
 )
 
 // msgTypes bounds the per-type message counters (types 1-5; index 0 counts unknown types,
@@ -13,8 +14,8 @@ import (
 const msgTypes = 6
 
 // PeerCounters are one peer's counters and status, written by its session goroutine, its
-// reader and writer goroutines, and the RIB side (PrefixesAccepted, PrefixesBest, through
-// SessionInfo.Counters), and read by Snapshot at any time. Every field is atomic; there is
+// reader and writer goroutines, and the RIB side (Routes, through SessionInfo.Counters),
+// and read by Snapshot at any time. Every field is atomic; there is
 // no lock.
 //
 // Owner: the Peer. Cardinality: one per configured peer. Lifetime: the peer's (it survives
@@ -24,9 +25,9 @@ type PeerCounters struct {
 	BytesIn       atomic.Uint64
 	UpdateErrors  atomic.Uint64 // UPDATEs with an RFC 7606 attribute-discard or treat-as-withdraw error
 
-	PrefixesReceived atomic.Int64 // paths held in the Adj-RIB-In, as Ingest.Update reports
-	PrefixesAccepted atomic.Int64 // set by the RIB side: paths that passed import policy
-	PrefixesBest     atomic.Int64 // set by the RIB side: paths selected as best
+	// Routes are maintained by the RIB's partitions as the peer's paths come and go: paths
+	// held in the Adj-RIB-In, usable ones, and best ones (the counts `gobgp neighbor` shows).
+	Routes rib.SourceCounters
 
 	Flaps atomic.Uint64 // times the session left Established
 
@@ -110,9 +111,9 @@ func (c *PeerCounters) snapshot(st *PeerStatus, now time.Time) {
 	}
 	st.Counters.BytesIn = c.BytesIn.Load()
 	st.Counters.UpdateErrors = c.UpdateErrors.Load()
-	st.Counters.PrefixesReceived = c.PrefixesReceived.Load()
-	st.Counters.PrefixesAccepted = c.PrefixesAccepted.Load()
-	st.Counters.PrefixesBest = c.PrefixesBest.Load()
+	st.Counters.PrefixesReceived = c.Routes.Received.Load()
+	st.Counters.PrefixesAccepted = c.Routes.Accepted.Load()
+	st.Counters.PrefixesBest = c.Routes.Best.Load()
 	st.Flaps = c.Flaps.Load()
 	st.State = State(c.state.Load())
 	st.AdminDown = c.adminDown.Load()

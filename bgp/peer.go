@@ -514,7 +514,6 @@ func (l *peerLoop) down(s *fsmSession) {
 	s.ingest, s.info = nil, nil
 	p.counters.Flaps.Add(1)
 	p.counters.establishAt.Store(0)
-	p.counters.PrefixesReceived.Store(0)
 }
 
 // settle resolves what a step left behind: a collision partner to promote or dump, and a

@@ -90,6 +90,9 @@ func (r *RIB) SessionUp(info *SessionInfo) Ingest {
 		RSClient: info.RSClient,
 		Counters: &rib.SourceCounters{},
 	}
+	if info.Counters != nil {
+		src.Counters = &info.Counters.Routes // the peer's counters, which the API shows
+	}
 	in := &ribIn{r: r, info: info, src: src}
 	for i := range in.reqs {
 		in.reqs[i] = make([][]rib.Request, r.tables[i].Partitions())

@@ -25,7 +25,7 @@ type SessionInfo struct {
 	// PeerIndex is a small dense number for the peer, stable while it is configured (used
 	// in peer bitsets).
 	PeerIndex uint32
-	// Counters are the peer's counters; the RIB side sets PrefixesAccepted and PrefixesBest
+	// Counters are the peer's counters; the RIB side maintains Counters.Routes
 	// there (atomically).
 	Counters *PeerCounters
 	// Peer is the session's peer: the export side queues UPDATEs with Peer.SendBulk.

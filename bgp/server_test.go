@@ -141,6 +141,8 @@ func (in *testIngest) Update(ctx context.Context, u *proto.Update, perr *proto.E
 	}
 	add(proto.IPv4Unicast, a.NextHop, u.IterNLRI(opts))
 	add(a.MPReach.Family, a.MPReach.NextHop, u.IterMPReach(opts))
+	// The fake is the RIB side here: it keeps the peer's route count as the RIB would.
+	in.info.Counters.Routes.Received.Store(int64(len(in.routes)))
 	return len(in.routes), nil
 }
 
@@ -154,6 +156,7 @@ func (in *testIngest) Down() {
 	in.r.mu.Lock()
 	defer in.r.mu.Unlock()
 	in.r.downs++
+	in.info.Counters.Routes.Received.Store(0)
 }
 
 // testServer starts a server on local:0 with its own logger and routing; Close runs at
