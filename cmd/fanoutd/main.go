@@ -1,28 +1,123 @@
 // Command fanoutd is the fanout BGP route server and route reflector daemon.
+//
+// Without -f it runs on a built-in configuration that works on loopback without root:
+// AS 65000, router id 127.0.0.1, BGP on 127.0.0.1:1790, no neighbors.
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fanoutd/fanout/config"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	os.Exit(run(os.Args[1:], os.Stderr, sigs))
 }
 
-// run parses the flags and starts the daemon; it returns the process exit code.
-func run(args []string, stderr io.Writer) int {
+const usage = `fanoutd: a BGP route server and route reflector.
+
+Usage: fanoutd [flags]
+
+Configuration is gobgpd's schema (TOML, YAML or JSON, chosen by the file's extension) for
+the features fanout supports, plus a [fanout] table; environment variables FANOUT_<KEY>
+override file values (FANOUT_GLOBAL_CONFIG_AS, FANOUT_FANOUT_WORKERS, ...). Without -f the
+built-in default runs on loopback without root (127.0.0.1:1790, AS 65000, no neighbors).
+SIGINT or SIGTERM stop it cleanly: every established peer gets a Cease NOTIFICATION.
+
+Flags:
+`
+
+// run parses the flags, starts the daemon and waits for a signal; it returns the process
+// exit code: 0 after a clean stop, 1 when it could not start or stop cleanly, 2 for bad
+// flags or configuration.
+func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	fs := flag.NewFlagSet("fanoutd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("f", "", "configuration file (TOML, YAML or JSON in gobgpd's schema); empty: the built-in loopback default")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	file := fs.String("f", "", "configuration `file`; empty: the built-in loopback default")
+	check := fs.Bool("check", false, "load and validate the configuration, print it as understood, and exit")
+	level := fs.String("log-level", "", "log `level`: debug, info, warn or error (default: the configuration's, else info)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	_ = file
-	// The BGP server (bgp.Server) is built by the sessions issue; until it lands the daemon
-	// says so instead of pretending to run.
-	fmt.Fprintln(stderr, "fanoutd: the BGP server is not built yet; this tree has the codec and foundations only")
-	return 1
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "fanoutd: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	var c *config.Config
+	var err error
+	if *file != "" {
+		c, err = config.Load(*file)
+	} else {
+		c, err = config.LoadDefault()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fanoutd: configuration refused:\n%v\n", err)
+		return 2
+	}
+	if err := unsupported(c); err != nil {
+		fmt.Fprintf(stderr, "fanoutd: configuration refused:\n%v\n", err)
+		return 2
+	}
+	if *check {
+		fmt.Fprintf(stderr, "configuration ok: AS %d, router id %s, %d neighbors, BGP port %d\n",
+			c.Global.AS, c.Global.RouterID, len(c.Neighbors), c.Global.Port)
+		return 0
+	}
+	lvl := c.Fanout.LogLevel
+	if *level != "" {
+		lvl = *level
+	}
+	log, err := newLogger(lvl, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "fanoutd: %v\n", err)
+		return 2
+	}
+	defer log.Sync()
+
+	d, err := start(c, log)
+	if err != nil {
+		log.Error("fanoutd did not start", zap.Error(err))
+		return 1
+	}
+	log.Info("fanoutd running", zap.Uint32("as", c.Global.AS), zap.Stringer("router-id", c.Global.RouterID),
+		zap.Any("listen", d.srv.ListenAddrs()), zap.Int("neighbors", len(c.Neighbors)))
+	sig := <-sigs
+	log.Info("stopping", zap.Stringer("signal", sig))
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	if err := d.stop(ctx); err != nil {
+		log.Error("unclean stop", zap.Error(err))
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// newLogger returns a structured logger writing JSON lines to w at the given level.
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl := zapcore.InfoLevel
+	if level != "" {
+		if err := lvl.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+		}
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl)
+	return zap.New(core), nil
 }

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fanoutd/fanout/bgp"
+	"github.com/fanoutd/fanout/config"
+	"github.com/fanoutd/fanout/proto"
+	"github.com/fanoutd/fanout/sched"
+)
+
+// familyOf maps gobgpd's AFI/SAFI names to fanout's families.
+var familyOf = map[config.AfiSafiName]proto.Family{
+	config.IPv4Unicast:      proto.IPv4Unicast,
+	config.IPv6Unicast:      proto.IPv6Unicast,
+	config.L3VPNIPv4Unicast: proto.VPNv4,
+	config.L3VPNIPv6Unicast: proto.VPNv6,
+}
+
+// serverConfig derives the BGP server's settings from a validated configuration.
+func serverConfig(c *config.Config) bgp.ServerConfig {
+	sc := bgp.ServerConfig{AS: c.Global.AS, RouterID: c.Global.RouterID}
+	if c.Global.Port >= 0 {
+		sc.ListenPort = uint16(c.Global.Port)
+		sc.ListenAddrs = c.Global.LocalAddresses
+		if len(sc.ListenAddrs) == 0 {
+			sc.ListenAddrs = []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
+		}
+	}
+	return sc
+}
+
+// unsupported refuses configuration for features this build does not have yet, naming the
+// key, so that nothing an operator configured is silently ignored.
+func unsupported(c *config.Config) error {
+	var errs []error
+	for i, n := range c.Neighbors {
+		key := fmt.Sprintf("neighbors[%d] (%s)", i, n.Address)
+		switch {
+		case n.AuthPassword != "":
+			errs = append(errs, fmt.Errorf("%s.config.auth-password: TCP MD5 signatures are not supported by this build", key))
+		case n.TTLSecurity.Enabled:
+			errs = append(errs, fmt.Errorf("%s.ttl-security: GTSM is not supported by this build", key))
+		case n.EbgpMultihop.Enabled:
+			errs = append(errs, fmt.Errorf("%s.ebgp-multihop: setting the TTL is not supported by this build", key))
+		}
+	}
+	if len(c.DynamicNeighbors) > 0 {
+		errs = append(errs, errors.New("dynamic-neighbors: not supported by this build"))
+	}
+	if len(c.Vrfs) > 0 {
+		errs = append(errs, errors.New("vrfs: network instances are not supported by this build"))
+	}
+	return errors.Join(errs...)
+}
+
+// peerConfig derives one peer's session settings from its configuration (peer-group
+// settings are already merged by config).
+func peerConfig(c *config.Config, n *config.Neighbor) bgp.PeerConfig {
+	pc := bgp.PeerConfig{
+		Addr:          n.Address,
+		PeerAS:        n.PeerAS,
+		LocalAddr:     n.Transport.LocalAddress,
+		RemotePort:    n.Transport.RemotePort,
+		Passive:       n.Transport.PassiveMode,
+		HoldTime:      n.Timers.HoldTime,
+		KeepaliveTime: n.Timers.KeepaliveInterval,
+		ConnectRetry:  n.Timers.ConnectRetry,
+		RRClient:      n.RouteReflector.Client,
+		ClusterID:     n.RouteReflector.ClusterID,
+		RSClient:      n.RouteServer.Client,
+		AdminDown:     n.AdminDown,
+		GracefulRestart: bgp.GracefulRestartConfig{
+			Enabled:     n.GracefulRestart.Enabled,
+			RestartTime: n.GracefulRestart.RestartTime,
+		},
+	}
+	if n.Timers.HoldTime == 0 {
+		pc.HoldTime = -1 // configured 0: no keepalives (RFC 4271 §4.2)
+	}
+	for _, af := range n.AfiSafis {
+		fam, ok := familyOf[af.Name]
+		if !ok || !af.Enabled {
+			continue
+		}
+		pc.Families = append(pc.Families, fam)
+		if af.AddPaths.Receive || n.AddPaths.Receive {
+			pc.AddPathReceive = append(pc.AddPathReceive, fam)
+		}
+		// The session counts prefixes of all families together: the limits add up.
+		if l := af.PrefixLimit; l.MaxPrefixes > 0 {
+			pc.MaxPrefixes.Limit += int(l.MaxPrefixes)
+			pc.MaxPrefixes.WarnPct = int(l.ShutdownThresholdPct)
+			pc.MaxPrefixes.RestartAfter = l.RestartTimer
+		}
+	}
+	return pc
+}
+
+// daemon is one running fanoutd: scheduler, RIB and BGP server.
+type daemon struct {
+	log    *zap.Logger
+	sched  *sched.Scheduler
+	rib    *bgp.RIB
+	srv    *bgp.Server
+	cancel context.CancelFunc
+}
+
+// start builds and starts everything a configuration describes.
+func start(c *config.Config, log *zap.Logger) (*daemon, error) {
+	if err := unsupported(c); err != nil {
+		return nil, err
+	}
+	workers := c.Fanout.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	s, err := sched.New(sched.WithWorkers(workers))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &daemon{log: log, sched: s, cancel: cancel}
+	d.rib, err = bgp.NewRIB(ctx, s, log.Named("rib"), bgp.RIBConfig{
+		LocalAS: c.Global.AS, RouterID: c.Global.RouterID, Partitions: c.Fanout.Partitions,
+	})
+	if err != nil {
+		d.stop(context.Background())
+		return nil, err
+	}
+	d.srv, err = bgp.New(serverConfig(c), bgp.Deps{Logger: log.Named("bgp"), Scheduler: s, Routing: d.rib})
+	if err != nil {
+		d.stop(context.Background())
+		return nil, err
+	}
+	for i := range c.Neighbors {
+		if err := d.srv.AddPeer(peerConfig(c, &c.Neighbors[i])); err != nil {
+			d.stop(context.Background())
+			return nil, fmt.Errorf("neighbors[%d] (%s): %w", i, c.Neighbors[i].Address, err)
+		}
+	}
+	if err := d.srv.Start(); err != nil {
+		d.stop(context.Background())
+		return nil, err
+	}
+	return d, nil
+}
+
+// stop closes the server (a Cease NOTIFICATION to every established peer), then the
+// scheduler, within ctx.
+func (d *daemon) stop(ctx context.Context) error {
+	var errs []error
+	if d.srv != nil {
+		errs = append(errs, d.srv.Close(ctx))
+	}
+	d.cancel()
+	errs = append(errs, d.sched.Close(ctx))
+	return errors.Join(errs...)
+}
+
+// stopTimeout bounds a clean shutdown.
+const stopTimeout = 10 * time.Second
