@@ -200,7 +200,7 @@ func (p *Peer) start() {
 
 func (l *peerLoop) newSession() *fsmSession {
 	s := &fsmSession{fsm: NewFSM(l.p.cfg.fsmConfig())}
-	s.timers = timerShell{clock: l.p.clock(), fire: func(t Timer, gen uint64) { l.p.post(timerFired{s: s, t: t, gen: gen}) }}
+	s.timers = timerShell{clock: l.p.clock(), jitter: l.p.srv.deps.Jitter, fire: func(t Timer, gen uint64) { l.p.post(timerFired{s: s, t: t, gen: gen}) }}
 	return s
 }
 

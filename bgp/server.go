@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -31,6 +32,16 @@ type Deps struct {
 	// OnRouteRefresh, when set, is called from the peer's session goroutine for each valid
 	// ROUTE-REFRESH an Established peer sends (answering it is the export side's job).
 	OnRouteRefresh func(info *SessionInfo, rr proto.RouteRefresh)
+	// Jitter scales the connect-retry and idle-hold delays; nil: RFC 4271 §10 jitter, a
+	// random factor between 0.75 and 1. Without it two peers that both connect retry in
+	// step and can collide (RFC 4271 §6.8) again and again. Tests with a fake clock may
+	// pass the identity.
+	Jitter func(time.Duration) time.Duration
+}
+
+// rfcJitter multiplies d by a random factor in [0.75, 1] (RFC 4271 §10).
+func rfcJitter(d time.Duration) time.Duration {
+	return d - time.Duration(rand.Int64N(int64(d)/4+1))
 }
 
 // Server is the root of fanout's object tree: it owns the listeners and the peers, and
@@ -72,6 +83,9 @@ func New(cfg ServerConfig, deps Deps) (*Server, error) {
 	}
 	if deps.Logger == nil {
 		deps.Logger = zap.NewNop()
+	}
+	if deps.Jitter == nil {
+		deps.Jitter = rfcJitter
 	}
 	if deps.Clock == nil {
 		deps.Clock = SystemClock{}

@@ -131,11 +131,12 @@ func (c *FakeClock) Advance(d time.Duration) {
 // Owner: the session goroutine of its peer. Cardinality: one per session (FSM). Lifetime:
 // the session's; stopAll releases it.
 type timerShell struct {
-	clock Clock
-	fire  func(t Timer, gen uint64) // posts a timerFired to the session goroutine
-	t     [shellTimers]ClockTimer
-	gen   [shellTimers]uint64
-	dur   [shellTimers]time.Duration // duration of the last arm
+	clock  Clock
+	jitter func(time.Duration) time.Duration // applied to connect-retry and idle-hold
+	fire   func(t Timer, gen uint64)         // posts a timerFired to the session goroutine
+	t      [shellTimers]ClockTimer
+	gen    [shellTimers]uint64
+	dur    [shellTimers]time.Duration // duration of the last arm
 }
 
 // timerSendHold is the shell's RFC 9687 send hold check; it is not an FSM timer.
@@ -146,6 +147,9 @@ const (
 
 func (s *timerShell) arm(t Timer, d time.Duration) {
 	s.stop(t)
+	if (t == TimerConnectRetry || t == TimerIdleHold) && s.jitter != nil && d > 0 {
+		d = s.jitter(d)
+	}
 	s.gen[t]++
 	s.dur[t] = d
 	gen := s.gen[t]
