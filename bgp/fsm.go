@@ -172,14 +172,18 @@ func (a Action) String() string {
 
 // FSMConfig holds the session attributes of RFC 4271 §8.1.1 that fanout uses.
 type FSMConfig struct {
-	HoldTime           time.Duration // proposed hold time; 0 disables keepalives
-	KeepaliveTime      time.Duration // 0: one third of the negotiated hold time
-	ConnectRetryTime   time.Duration
-	OpenHoldTime       time.Duration // hold timer while waiting for the OPEN (RFC 4271 suggests 4 min)
-	Passive            bool          // never initiate connections (PassiveTcpEstablishment)
-	IdleHoldTime       time.Duration // base delay before leaving Idle after an error (damping); 0 = none
-	MaxIdleHoldTime    time.Duration // cap of the doubling idle-hold back-off
-	AllowAutomaticStop bool
+	HoldTime         time.Duration // proposed hold time; 0 disables keepalives
+	KeepaliveTime    time.Duration // 0: one third of the negotiated hold time
+	ConnectRetryTime time.Duration
+	// MaxConnectRetryTime caps the connect-retry back-off: each expiry of the connect-retry
+	// timer without a session doubles the next delay up to this; Established or a manual
+	// start resets it. 0: no back-off (the delay stays ConnectRetryTime).
+	MaxConnectRetryTime time.Duration
+	OpenHoldTime        time.Duration // hold timer while waiting for the OPEN (RFC 4271 suggests 4 min)
+	Passive             bool          // never initiate connections (PassiveTcpEstablishment)
+	IdleHoldTime        time.Duration // base delay before leaving Idle after an error (damping); 0 = none
+	MaxIdleHoldTime     time.Duration // cap of the doubling idle-hold back-off
+	AllowAutomaticStop  bool
 }
 
 // FSM is the RFC 4271 §8 finite state machine of one BGP connection: a pure core with no
@@ -199,6 +203,7 @@ type FSM struct {
 	why   string // reason of the last transition
 
 	connectRetryCounter int
+	retry               time.Duration // current connect-retry delay (back-off)
 	negotiatedHold      time.Duration
 	keepalive           time.Duration
 	idleHold            time.Duration // current damping delay; doubles per failure
@@ -211,7 +216,14 @@ func NewFSM(cfg FSMConfig) *FSM {
 	if cfg.OpenHoldTime == 0 {
 		cfg.OpenHoldTime = 4 * time.Minute // RFC 4271 §8.2.2: "a large value"; 4 minutes suggested
 	}
-	return &FSM{cfg: cfg}
+	return &FSM{cfg: cfg, retry: cfg.ConnectRetryTime}
+}
+
+// backOff doubles the connect-retry delay up to its cap after a retry found no session.
+func (f *FSM) backOff() {
+	if f.cfg.MaxConnectRetryTime > 0 {
+		f.retry = min(2*f.retry, f.cfg.MaxConnectRetryTime)
+	}
 }
 
 // State returns the current state.
@@ -338,7 +350,7 @@ func (f *FSM) stopped(why string) (State, string) {
 
 func (f *FSM) start(passive bool) (State, string) {
 	f.stop(TimerIdleHold)
-	f.arm(TimerConnectRetry, f.cfg.ConnectRetryTime)
+	f.arm(TimerConnectRetry, f.retry)
 	if passive || f.cfg.Passive {
 		f.emit(Action{Kind: ActListen})
 		return Active, "start, passive"
@@ -352,6 +364,7 @@ func (f *FSM) idle(ev Event) (State, string) {
 	switch ev.Kind {
 	case EvManualStart, EvManualStartPassive:
 		f.connectRetryCounter = 0
+		f.retry = f.cfg.ConnectRetryTime
 		return f.start(ev.Kind == EvManualStartPassive)
 	case EvAutomaticStart, EvAutomaticStartPassive:
 		if f.idleHold > 0 {
@@ -376,7 +389,8 @@ func (f *FSM) connect(ev Event) (State, string) {
 		return f.stopped("manual stop")
 	case EvConnectRetryTimerExpires:
 		f.emit(Action{Kind: ActDropConnection})
-		f.arm(TimerConnectRetry, f.cfg.ConnectRetryTime)
+		f.backOff()
+		f.arm(TimerConnectRetry, f.retry)
 		f.emit(Action{Kind: ActConnect})
 		return Connect, "connect retry"
 	case EvTCPConnectionValid, EvTCPCRInvalid:
@@ -404,7 +418,10 @@ func (f *FSM) active(ev Event) (State, string) {
 	case EvManualStop:
 		return f.stopped("manual stop")
 	case EvConnectRetryTimerExpires:
-		f.arm(TimerConnectRetry, f.cfg.ConnectRetryTime)
+		if !f.cfg.Passive {
+			f.backOff()
+		}
+		f.arm(TimerConnectRetry, f.retry)
 		if f.cfg.Passive {
 			return Active, f.why
 		}
@@ -452,7 +469,7 @@ func (f *FSM) openSent(ev Event) (State, string) {
 	case EvTCPConnectionFails:
 		f.emit(Action{Kind: ActDropConnection})
 		f.stop(TimerHold)
-		f.arm(TimerConnectRetry, f.cfg.ConnectRetryTime)
+		f.arm(TimerConnectRetry, f.retry)
 		f.emit(Action{Kind: ActListen})
 		return Active, "tcp connection failed in OpenSent"
 	case EvBGPOpen:
@@ -524,6 +541,7 @@ func (f *FSM) openConfirm(ev Event) (State, string) {
 			f.arm(TimerHold, f.negotiatedHold)
 		}
 		f.idleHold = 0
+		f.retry = f.cfg.ConnectRetryTime
 		f.emit(Action{Kind: ActEstablished})
 		return Established, "KEEPALIVE received"
 	}

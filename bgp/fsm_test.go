@@ -145,6 +145,8 @@ func parseFSMConfig(args []string) (FSMConfig, error) {
 			cfg.IdleHoldTime = d
 		case "max-idle-hold":
 			cfg.MaxIdleHoldTime = d
+		case "max-connect-retry":
+			cfg.MaxConnectRetryTime = d
 		default:
 			return cfg, fmt.Errorf("config: unknown key %q", k)
 		}

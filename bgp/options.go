@@ -46,6 +46,7 @@ type PeerConfig struct {
 	HoldTime        time.Duration // proposed hold time; 0: 90 s; negative: 0 (no keepalives)
 	KeepaliveTime   time.Duration // 0: a third of the negotiated hold time
 	ConnectRetry    time.Duration // 0: 120 s (RFC 4271 §10)
+	MaxConnectRetry time.Duration // cap of the connect-retry back-off (doubling per failed retry); 0: 8 × ConnectRetry; negative: no back-off
 	OpenHoldTime    time.Duration // hold time while waiting for the OPEN; 0: 4 min
 	IdleHoldTime    time.Duration // first damping delay after a session failure (doubles per failure); 0: 5 s; negative: none
 	MaxIdleHoldTime time.Duration // cap of the damping delay; 0: 2 min
@@ -87,6 +88,12 @@ func (c PeerConfig) withDefaults(s *ServerConfig) PeerConfig {
 	}
 	if c.ConnectRetry == 0 {
 		c.ConnectRetry = 120 * time.Second
+	}
+	switch {
+	case c.MaxConnectRetry == 0:
+		c.MaxConnectRetry = 8 * c.ConnectRetry
+	case c.MaxConnectRetry < 0:
+		c.MaxConnectRetry = 0
 	}
 	switch {
 	case c.IdleHoldTime == 0:
@@ -137,12 +144,13 @@ func (c *PeerConfig) validate() error {
 // fsmConfig returns the FSM's session attributes for c (defaults applied).
 func (c *PeerConfig) fsmConfig() FSMConfig {
 	return FSMConfig{
-		HoldTime:         c.HoldTime,
-		KeepaliveTime:    c.KeepaliveTime,
-		ConnectRetryTime: c.ConnectRetry,
-		OpenHoldTime:     c.OpenHoldTime,
-		Passive:          c.Passive,
-		IdleHoldTime:     c.IdleHoldTime,
-		MaxIdleHoldTime:  c.MaxIdleHoldTime,
+		HoldTime:            c.HoldTime,
+		KeepaliveTime:       c.KeepaliveTime,
+		ConnectRetryTime:    c.ConnectRetry,
+		MaxConnectRetryTime: c.MaxConnectRetry,
+		OpenHoldTime:        c.OpenHoldTime,
+		Passive:             c.Passive,
+		IdleHoldTime:        c.IdleHoldTime,
+		MaxIdleHoldTime:     c.MaxIdleHoldTime,
 	}
 }
