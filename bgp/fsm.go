@@ -183,7 +183,6 @@ type FSMConfig struct {
 	Passive             bool          // never initiate connections (PassiveTcpEstablishment)
 	IdleHoldTime        time.Duration // base delay before leaving Idle after an error (damping); 0 = none
 	MaxIdleHoldTime     time.Duration // cap of the doubling idle-hold back-off
-	AllowAutomaticStop  bool
 }
 
 // FSM is the RFC 4271 §8 finite state machine of one BGP connection: a pure core with no
