@@ -63,12 +63,22 @@ func (it *ASPathIter) Err() bool { return it.bad }
 // Valid reports whether p is a well-formed 4-octet AS_PATH (RFC 7606 §7.2): known segment
 // types, no empty segment, no overrun or trailing byte.
 func (p ASPath) Valid() bool {
-	it := p.Segments()
-	for {
-		if _, ok := it.Next(); !ok {
-			return !it.Err()
+	ok, _ := p.scan()
+	return ok
+}
+
+// scan checks p's segment framing in one pass (what Valid checks) and reports whether it
+// holds a confederation segment: the decoder asks both of every AS_PATH.
+func (p ASPath) scan() (ok, confed bool) {
+	r := NewReader(p)
+	for !r.Empty() {
+		typ, n := r.U8(), int(r.U8())
+		if n == 0 || typ < SegSet || typ > SegConfedSet || !r.Skip(4*n) {
+			return false, false
 		}
+		confed = confed || typ == SegConfedSeq || typ == SegConfedSet
 	}
+	return r.Ok(), confed
 }
 
 // Len is the path length used by best-path selection (RFC 4271 §9.1.2.2 (a), RFC 5065

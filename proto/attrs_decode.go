@@ -317,9 +317,11 @@ func aggregator(val []byte, as4 bool) (Aggregator, bool) {
 func (d *attrDecoder) asPath(val, raw []byte) {
 	a := d.a
 	var p ASPath
+	var confed bool
 	if d.opts.AS4 {
 		p = ASPath(val)
-		if !p.Valid() {
+		var ok bool
+		if ok, confed = p.scan(); !ok {
 			d.withdraw(SubMalformedASPath, AttrASPath, raw, "AS_PATH malformed")
 			return
 		}
@@ -333,8 +335,9 @@ func (d *attrDecoder) asPath(val, raw []byte) {
 		d.pathTo = len(a.scratch)
 		d.pathInScratch = true
 		p = ASPath(a.scratch[d.pathFrom:d.pathTo])
+		confed = p.HasConfed()
 	}
-	if d.opts.EBGP && p.HasConfed() {
+	if d.opts.EBGP && confed {
 		d.pathInScratch = false
 		d.withdraw(SubMalformedASPath, AttrASPath, raw, "AS_PATH from an external peer carries confederation segments")
 		return
