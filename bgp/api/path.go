@@ -302,6 +302,9 @@ func (s *Service) routeOf(what string, p *apipb.Path) (proto.Family, gobgp.AddrP
 	if err != nil {
 		return fam, nil, nil, err
 	}
+	if err := checkAPIPrefix(p); err != nil {
+		return fam, nil, nil, status.Errorf(codes.InvalidArgument, "%s: bad prefix: %v", what, err)
+	}
 	nlri, err := apiutil.GetNativeNlri(p)
 	if err != nil {
 		return fam, nil, nil, status.Errorf(codes.InvalidArgument, "%s: bad prefix: %v", what, err)
@@ -320,6 +323,32 @@ func (s *Service) routeOf(what string, p *apipb.Path) (proto.Family, gobgp.AddrP
 		return fam, nil, nil, status.Errorf(codes.InvalidArgument, "%s: bad path attribute: %v", what, err)
 	}
 	return fam, nlri, attrs, nil
+}
+
+// checkAPIPrefix checks an IP prefix as the client sent it, before GoBGP's library masks it:
+// the length fits the address and no host bit is set.
+func checkAPIPrefix(p *apipb.Path) error {
+	if p.GetNlri() == nil {
+		return nil
+	}
+	var ip apipb.IPAddressPrefix
+	if p.GetNlri().MessageIs(&ip) {
+		if err := p.GetNlri().UnmarshalTo(&ip); err != nil {
+			return err
+		}
+		a, err := netip.ParseAddr(ip.GetPrefix())
+		if err != nil {
+			return fmt.Errorf("%q is not an address", ip.GetPrefix())
+		}
+		if int(ip.GetPrefixLen()) > a.BitLen() {
+			return fmt.Errorf("length %d is longer than a %d-bit address", ip.GetPrefixLen(), a.BitLen())
+		}
+		pfx := netip.PrefixFrom(a, int(ip.GetPrefixLen()))
+		if pfx.Masked() != pfx {
+			return fmt.Errorf("%v has host bits set (the prefix is %v)", pfx, pfx.Masked())
+		}
+	}
+	return nil
 }
 
 // checkPrefix refuses a prefix whose length exceeds its address or with host bits set.
@@ -350,7 +379,24 @@ func (s *Service) AddPath(ctx context.Context, req *apipb.AddPathRequest) (*apip
 	}
 	var enc []byte
 	var nlris []byte
-	sawMP := false
+	sawMP, sawASPath, sawLocalPref := false, false, false
+	for _, a := range attrs {
+		switch a.GetType() {
+		case gobgp.BGP_ATTR_TYPE_AS_PATH:
+			sawASPath = true
+		case gobgp.BGP_ATTR_TYPE_LOCAL_PREF:
+			sawLocalPref = true
+		}
+	}
+	if !sawASPath {
+		// RFC 4271 §5.1.2: a route this speaker originates carries an empty AS_PATH.
+		attrs = append(attrs, gobgp.NewPathAttributeAsPath(nil))
+	}
+	if !sawLocalPref {
+		// Local routes are internal ones: they carry a LOCAL_PREF (RFC 4271 §5.1.5); 100
+		// is the customary default.
+		attrs = append(attrs, gobgp.NewPathAttributeLocalPref(100))
+	}
 	for _, a := range attrs {
 		switch a := a.(type) {
 		case *gobgp.PathAttributeMpReachNLRI:
@@ -419,6 +465,10 @@ func (s *Service) applyLocal(ctx context.Context, what string, body []byte) erro
 	case err == nil:
 		return nil
 	case errors.Is(err, bgp.ErrInvalidRoute):
+		var pe *proto.Error
+		if errors.As(err, &pe) && pe.AttrType != 0 {
+			return status.Errorf(codes.InvalidArgument, "%s: %v (attribute %d is %s)", what, err, pe.AttrType, gobgp.BGPAttrType(pe.AttrType))
+		}
 		return status.Errorf(codes.InvalidArgument, "%s: %v", what, err)
 	case errors.Is(err, bgp.ErrLocalClosed):
 		return status.Errorf(codes.Unavailable, "%s: the API is stopping", what)

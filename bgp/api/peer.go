@@ -372,9 +372,28 @@ func sameConfig(old, nw bgp.PeerConfig) bool {
 
 // ResetPeer resets a session: hard (Cease / Administrative Reset), or soft inbound (ROUTE-
 // REFRESH). Soft reset outbound needs the export side, which this build does not have yet.
+// Address "all" resets every neighbor, as gobgpd does; established ones for a soft reset.
 func (s *Service) ResetPeer(ctx context.Context, req *apipb.ResetPeerRequest) (*emptypb.Empty, error) {
+	if req.GetAddress() == "all" {
+		for _, st := range s.srv.Peers() {
+			if req.GetSoft() && st.State != bgp.Established {
+				continue
+			}
+			if _, err := s.resetOne(st.Addr, req); err != nil && status.Code(err) != codes.NotFound {
+				return nil, err
+			}
+		}
+		return &emptypb.Empty{}, nil
+	}
 	a, err := peerAddr("ResetPeer", req.GetAddress())
 	if err != nil {
+		return nil, err
+	}
+	return s.resetOne(a, req)
+}
+
+func (s *Service) resetOne(a netip.Addr, req *apipb.ResetPeerRequest) (*emptypb.Empty, error) {
+	if err := checkCommunication("ResetPeer", req.GetCommunication()); err != nil {
 		return nil, err
 	}
 	if !req.GetSoft() {
