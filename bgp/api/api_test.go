@@ -511,11 +511,23 @@ func TestPeerAdministration(t *testing.T) {
 	wantCode(t, err, codes.FailedPrecondition, "not established")
 
 	for name, call := range map[string]func(addr string) error{
-		"EnablePeer":   func(a string) error { _, err := f.c.EnablePeer(f.ctx, &apipb.EnablePeerRequest{Address: a}); return err },
-		"DisablePeer":  func(a string) error { _, err := f.c.DisablePeer(f.ctx, &apipb.DisablePeerRequest{Address: a}); return err },
-		"ShutdownPeer": func(a string) error { _, err := f.c.ShutdownPeer(f.ctx, &apipb.ShutdownPeerRequest{Address: a}); return err },
-		"ResetPeer":    func(a string) error { _, err := f.c.ResetPeer(f.ctx, &apipb.ResetPeerRequest{Address: a}); return err },
-		"DeletePeer":   func(a string) error { _, err := f.c.DeletePeer(f.ctx, &apipb.DeletePeerRequest{Address: a}); return err },
+		"EnablePeer": func(a string) error {
+			_, err := f.c.EnablePeer(f.ctx, &apipb.EnablePeerRequest{Address: a})
+			return err
+		},
+		"DisablePeer": func(a string) error {
+			_, err := f.c.DisablePeer(f.ctx, &apipb.DisablePeerRequest{Address: a})
+			return err
+		},
+		"ShutdownPeer": func(a string) error {
+			_, err := f.c.ShutdownPeer(f.ctx, &apipb.ShutdownPeerRequest{Address: a})
+			return err
+		},
+		"ResetPeer": func(a string) error { _, err := f.c.ResetPeer(f.ctx, &apipb.ResetPeerRequest{Address: a}); return err },
+		"DeletePeer": func(a string) error {
+			_, err := f.c.DeletePeer(f.ctx, &apipb.DeletePeerRequest{Address: a})
+			return err
+		},
 	} {
 		if err := call("127.1.81.99"); status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "127.1.81.99") {
 			t.Errorf("%s of an unknown neighbor: %v", name, err)
