@@ -67,6 +67,9 @@ type PeerConfig struct {
 	MaxPrefixes     MaxPrefixes
 	AdminDown       bool // start disabled (EnablePeer starts it)
 	SendBufferLimit int  // bulk bytes queued to the peer before SendBulk refuses; 0: 4 MiB
+	// StripUnknownAttrs drops unknown optional transitive attributes from what the peer is
+	// sent, instead of passing them on with the Partial bit (RFC 4271 §5, §9).
+	StripUnknownAttrs bool
 }
 
 // withDefaults returns c with every zero duration and list replaced by its default.

@@ -483,14 +483,16 @@ func (l *peerLoop) established(s *fsmSession) {
 	if ta, ok := c.nc.LocalAddr().(*net.TCPAddr); ok {
 		info.LocalAddr = ta.AddrPort().Addr().Unmap()
 	}
+	// Published before SessionUp: the export side the routing joins the session to sends
+	// with SendBulk and registers OnDrain, which need the Established session.
+	p.counters.establishAt.Store(p.now().UnixNano())
+	p.counters.session.Store(&established{info: info, conn: c, hold: s.fsm.NegotiatedHoldTime(),
+		keepalive: s.fsm.KeepaliveTime(), caps: s.neg.peerCaps})
 	ing := p.srv.routing().SessionUp(info)
 	if ing == nil {
 		ing = discardIngest{}
 	}
 	s.ingest, s.info = ing, info
-	p.counters.establishAt.Store(p.now().UnixNano())
-	p.counters.session.Store(&established{info: info, conn: c, hold: s.fsm.NegotiatedHoldTime(),
-		keepalive: s.fsm.KeepaliveTime(), caps: s.neg.peerCaps})
 	l.log.Info("session established", zap.Uint32("peer_as", info.PeerAS), zap.Stringer("peer_id", info.RouterID),
 		zap.Any("families", info.Families), zap.Bool("as4", info.Recv.AS4), zap.Bool("extended_message", info.Recv.ExtendedMessage),
 		zap.Duration("hold", s.fsm.NegotiatedHoldTime()))

@@ -45,6 +45,7 @@ type RIB struct {
 	ctx    context.Context
 	attrs  *rib.AttrTable
 	tables [len(ribFamilies)]*rib.Table
+	exp    *exportManager // RibOuts and scheduling groups (group.go)
 }
 
 // NewRIB builds the tables on s. ctx bounds every wait on a full partition queue made on
@@ -64,6 +65,11 @@ func NewRIB(ctx context.Context, s *sched.Scheduler, log *zap.Logger, cfg RIBCon
 		}
 		r.tables[i] = t
 	}
+	exp, err := newExportManager(r, s)
+	if err != nil {
+		return nil, err
+	}
+	r.exp = exp
 	return r, nil
 }
 
@@ -96,6 +102,10 @@ func (r *RIB) SessionUp(info *SessionInfo) Ingest {
 	in := &ribIn{r: r, info: info, src: src}
 	for i := range in.reqs {
 		in.reqs[i] = make([][]rib.Request, r.tables[i].Partitions())
+	}
+	if info.Peer != nil {
+		// The session joins its RibOuts (one per family) in a bgp.membership task.
+		r.exp.post(memberOp{kind: opJoin, info: info, src: src})
 	}
 	return in
 }
@@ -295,6 +305,9 @@ func (in *ribIn) EndOfRIB(fam proto.Family) {
 // Down implements Ingest: one sweep per partition of every table removes the session's
 // paths, queued after everything it announced.
 func (in *ribIn) Down() {
+	if in.info.Peer != nil {
+		in.r.exp.post(memberOp{kind: opLeave, info: in.info})
+	}
 	for _, t := range in.r.tables {
 		if err := t.DropSource(in.r.ctx, in.src); err != nil {
 			in.r.log.Warn("dropping a session's routes did not finish", zap.Stringer("peer", in.info.PeerAddr), zap.Error(err))

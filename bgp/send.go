@@ -1,0 +1,163 @@
+package bgp
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/fanoutd/fanout/proto"
+	"github.com/fanoutd/fanout/rib"
+	"github.com/fanoutd/fanout/sched"
+)
+
+// Send: the thin shell around the update queues.
+//
+// A scheduling group's bgp.send task takes bounded batches from its RibOuts' queues. A
+// batch is for the members standing at one marker; its updates are grouped by audience
+// (the members each announcement or withdrawal is for), each audience's UPDATEs are
+// encoded once with one UpdateBuilder, and the same bytes are handed to the send buffer of
+// every member of that audience. A member whose buffer refuses stays at its marker, parked,
+// until its drain callback wakes the task again.
+
+const (
+	sendBatch   = 512 // updates per batch
+	sendBatches = 8   // batches per run before yielding
+)
+
+// sendGroup is one scheduling group.
+//
+// Owner: its fields are set by the bgp.membership task (which excludes every send task);
+// the scratch space is the group's send task's. Cardinality: one per connected component
+// of sessions and RibOuts. Lifetime: until the next regroup retires it.
+type sendGroup struct {
+	id      int
+	log     *zap.Logger
+	task    *sched.Task
+	ribouts []*ribOut
+	retired bool
+	next    int // round robin over ribouts
+
+	batch     rib.Batch
+	audiences []audience
+	buf       []byte
+	nlri      []proto.NLRI
+}
+
+// audience is the members one run of UPDATEs is for and the builder encoding it.
+type audience struct {
+	set rib.PeerSet
+	b   proto.UpdateBuilder
+	eor bool
+}
+
+// run is the group's bgp.send task.
+func (g *sendGroup) run(c *sched.Ctx) sched.Result {
+	sched.Check(c, sched.BGPSend)
+	if g.retired || len(g.ribouts) == 0 {
+		return sched.Done
+	}
+	for n := 0; n < sendBatches; {
+		progressed := false
+		for range len(g.ribouts) {
+			r := g.ribouts[g.next%len(g.ribouts)]
+			g.next++
+			if !r.ro.Queue.Next(&g.batch, sendBatch) {
+				continue
+			}
+			progressed = true
+			n++
+			g.send(r)
+			if n >= sendBatches {
+				break
+			}
+		}
+		if !progressed {
+			return sched.Done
+		}
+	}
+	return sched.Again
+}
+
+// send encodes and sends one batch of r and moves its members on. It reports whether a
+// member must be retried.
+func (g *sendGroup) send(r *ribOut) bool {
+	b := &g.batch
+	fam := r.key.pol.Family
+	opts := r.key.pol.Options()
+	for i := range g.audiences {
+		g.audiences[i].set = rib.PeerSet{}
+	}
+	active := 0
+	use := func(set rib.PeerSet, eor bool) *audience {
+		for i := 0; i < active; i++ {
+			if a := &g.audiences[i]; a.set == set && a.eor == eor {
+				return a
+			}
+		}
+		if active == len(g.audiences) {
+			g.audiences = append(g.audiences, audience{})
+		}
+		a := &g.audiences[active]
+		active++
+		a.set, a.eor = set, eor
+		a.b.Reset(&opts)
+		return a
+	}
+	var n [1]proto.NLRI
+	for i := range b.Items {
+		it := &b.Items[i]
+		if it.EndOfRIB {
+			if to := it.Announce.And(b.Peers); !to.Empty() {
+				use(to, true)
+			}
+			continue
+		}
+		n[0] = proto.NLRI{Prefix: it.Key.Prefix(), RD: it.Key.RD(), Labels: it.Label.Stack()}
+		if wd := it.Withdraw.And(b.Peers); !wd.Empty() {
+			use(wd, false).b.Withdraw(fam, n[0])
+			r.counters.Prefixes.Add(1)
+		}
+		if ann := it.Announce.And(b.Peers); it.HasAttrs && !ann.Empty() {
+			use(ann, false).b.AnnounceString(fam, it.Wire, proto.MPNextHop{Addr: it.NextHop}, n[0])
+			r.counters.Prefixes.Add(1)
+		}
+	}
+	var failed rib.PeerSet
+	for i := 0; i < active; i++ {
+		a := &g.audiences[i]
+		var err error
+		if a.eor {
+			g.buf, err = proto.AppendEndOfRIB(g.buf[:0], fam)
+		} else {
+			g.buf, err = a.b.AppendMessages(g.buf[:0])
+		}
+		if err != nil {
+			g.log.Warn("encoding updates", zap.Stringer("family", fam), zap.Error(err))
+		}
+		if len(g.buf) == 0 {
+			continue
+		}
+		r.counters.Encoded.Add(uint64(countMessages(g.buf)))
+		buf := g.buf
+		a.set.AndNot(failed).Each(func(slot int) {
+			info := r.members[slot]
+			if info == nil || info.Peer == nil || !info.Peer.SendBulk(buf) {
+				failed.Add(slot)
+			}
+		})
+	}
+	r.counters.Batches.Add(1)
+	return r.ro.Queue.Advance(b, b.Peers.AndNot(failed))
+}
+
+// countMessages counts the BGP messages in b (whole messages, back to back).
+func countMessages(b []byte) int {
+	n := 0
+	for len(b) >= proto.HeaderLen {
+		h, err := proto.ParseHeader(b, proto.MaxExtendedMessage)
+		if err != nil || int(h.Len) > len(b) || h.Len == 0 {
+			break
+		}
+		n++
+		b = b[h.Len:]
+	}
+	return n
+}

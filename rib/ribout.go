@@ -1,0 +1,300 @@
+package rib
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/fanoutd/fanout/db"
+	"github.com/fanoutd/fanout/sched"
+)
+
+// RibOut is one table's export toward the peers of one export policy: it decides, in the
+// partition tasks, what its members are to be sent for each prefix, remembers per prefix
+// what it last queued and to which members, and queues the changes once for all of them.
+// The bgp package's send task drains the queue, encodes each UPDATE once and hands the
+// same bytes to every member in sync.
+//
+// Ownership, by field group:
+//   - Policy, table, attrs, parts' slice: immutable after NewRibOut.
+//   - parts[p]: partition p's db.partition and db.walk tasks.
+//   - the membership view (members, forced, slotOf, byRouterID, gen, id): tasks excluding
+//     every db.partition, db.walk and bgp.send task (bgp.membership); the partition, walk
+//     and send tasks read it, which the policy makes safe.
+//   - Queue: its own mutex.
+//   - the per-prefix state on entries (advState): the entry's partition tasks.
+//
+// Cardinality: one per (table, export policy) with members (more when a policy has over
+// MaxMembers peers). Lifetime: from the first member's join until a cleanup after the last
+// one left; Close gives back its references.
+type RibOut struct {
+	Policy ExportPolicy
+	Queue  *UpdateQueue
+
+	table *Table
+	attrs *AttrTable // where exported sets are interned (private for 2-octet policies)
+	own   bool       // attrs is private
+	parts []*Exporter
+	id    db.ListenerID
+
+	members    PeerSet
+	forced     PeerSet // members whose initial walk has not finished: walks re-announce to them
+	slotOf     map[uint32]int
+	routerIDOf [MaxMembers]netip.Addr
+	byRouterID map[netip.Addr]PeerSet
+	gen        [MaxMembers]uint32
+}
+
+// advState is a RibOut's state on one entry: what it last queued for the prefix and which
+// members hold (or are about to be sent) it. Owned by the entry's partition tasks.
+type advState struct {
+	attrs   *Attrs // one reference; nil when nothing is advertised
+	label   Label
+	adv     PeerSet // members that hold attrs or will once the queue drains
+	pending *Update // the last update queued for the prefix (maybe already sent)
+}
+
+// NewRibOut builds the RibOut of pol on table t. Exported sets are interned in attrs,
+// except for 2-octet policies, whose encodings differ from the canonical one and get a
+// private table.
+func NewRibOut(t *Table, attrs *AttrTable, pol ExportPolicy) *RibOut {
+	r := &RibOut{Policy: pol, table: t, attrs: attrs, id: -1,
+		slotOf: make(map[uint32]int), byRouterID: make(map[netip.Addr]PeerSet)}
+	if !pol.AS4 {
+		r.attrs, r.own = NewAttrTable(), true
+	}
+	r.Queue = NewUpdateQueue(r.attrs.Release)
+	r.parts = make([]*Exporter, t.Partitions())
+	for i := range r.parts {
+		r.parts[i] = NewExporter(&r.Policy, r.attrs)
+	}
+	return r
+}
+
+// Register registers the RibOut as a listener of its table. c must exclude every
+// partition and walk task (bgp.membership).
+func (r *RibOut) Register(c *sched.Ctx) error {
+	id, err := r.table.DB().Register(c, db.Listener[Key, Entry]{
+		Name:    fmt.Sprintf("ribout %v %v", r.Policy.Family, r.Policy.Role),
+		Changed: func(c *sched.Ctx, e *DBEntry) { r.export(c, e, PeerSet{}) },
+		Visit:   func(c *sched.Ctx, e *DBEntry) { r.export(c, e, r.forced) },
+	})
+	if err != nil {
+		return err
+	}
+	r.id = id
+	return nil
+}
+
+// Unregister removes the listener; done runs when its state slots are cleared. Call it
+// only after a walk with no members has released every state (see Leave).
+func (r *RibOut) Unregister(c *sched.Ctx, done func(c *sched.Ctx)) error {
+	return r.table.DB().Unregister(c, r.id, done)
+}
+
+// Close gives back every reference the RibOut holds outside entries: its exporters'
+// caches and its queue. Call it once the listener is unregistered.
+func (r *RibOut) Close() {
+	for _, x := range r.parts {
+		x.Close()
+	}
+	r.Queue.Clear()
+}
+
+// Members returns the member slots (read by tasks the membership view's policy allows).
+func (r *RibOut) Members() PeerSet { return r.members }
+
+// Full reports whether no slot is free.
+func (r *RibOut) Full() bool { return r.members.FirstFree() < 0 }
+
+// Rewrites returns how many attribute sets the exporters rewrote (cache misses). c must
+// exclude partition and walk tasks.
+func (r *RibOut) Rewrites(c *sched.Ctx) int {
+	sched.CheckExcludes(c, sched.DBPartition, sched.DBWalk)
+	n := 0
+	for _, x := range r.parts {
+		n += x.Rewrites
+	}
+	return n
+}
+
+// Join adds a member: the session of peer srcID (Source.ID of its paths, for split
+// horizon) with BGP identifier routerID. It returns its slot and the slot's generation,
+// or -1 when the RibOut is full. The member is placed at the tail of the queue and is
+// marked for the initial walk (RequestWalk), which sends it the table. c must be
+// bgp.membership (or bgp.config).
+func (r *RibOut) Join(c *sched.Ctx, srcID uint32, routerID netip.Addr) (slot int, gen uint32) {
+	sched.CheckExcludes(c, sched.DBPartition, sched.DBWalk, sched.BGPSend)
+	slot = r.members.FirstFree()
+	if slot < 0 {
+		return -1, 0
+	}
+	r.gen[slot]++
+	r.members.Add(slot)
+	r.forced.Add(slot)
+	r.slotOf[srcID] = slot
+	r.routerIDOf[slot] = routerID
+	s := r.byRouterID[routerID]
+	s.Add(slot)
+	r.byRouterID[routerID] = s
+	r.Queue.Join(slot)
+	return slot, r.gen[slot]
+}
+
+// Leave removes member slot. Nothing is withdrawn (its session is gone); the per-prefix
+// state forgets it lazily. c as for Join.
+func (r *RibOut) Leave(c *sched.Ctx, srcID uint32, slot int) {
+	sched.CheckExcludes(c, sched.DBPartition, sched.DBWalk, sched.BGPSend)
+	if !r.members.Has(slot) {
+		return
+	}
+	r.members.Remove(slot)
+	r.forced.Remove(slot)
+	if r.slotOf[srcID] == slot {
+		delete(r.slotOf, srcID)
+	}
+	id := r.routerIDOf[slot]
+	s := r.byRouterID[id]
+	s.Remove(slot)
+	if s.Empty() {
+		delete(r.byRouterID, id)
+	} else {
+		r.byRouterID[id] = s
+	}
+	r.routerIDOf[slot] = netip.Addr{}
+	r.Queue.Leave(slot)
+}
+
+// Walked clears the initial-walk mark of the slots in set whose generation is still
+// the one recorded in gens (they have not left meanwhile). c as for Join.
+func (r *RibOut) Walked(c *sched.Ctx, set PeerSet, gens *[MaxMembers]uint32) {
+	sched.CheckExcludes(c, sched.DBPartition, sched.DBWalk, sched.BGPSend)
+	set.Each(func(i int) {
+		if r.gen[i] == gens[i] {
+			r.forced.Remove(i)
+		}
+	})
+}
+
+// RequestWalk asks for a walk of the table that sends every member marked by Join what
+// it must hold; done runs in the db.walk task that finishes it. Walks are shared by the
+// joins that request them while one is pending. Safe from any task.
+func (r *RibOut) RequestWalk(done func(c *sched.Ctx)) error {
+	return r.table.DB().RequestWalk(r.id, done)
+}
+
+// EndOfRIB queues an End-of-RIB marker for the slots in set that are still the members
+// recorded with generations gens; it follows everything queued before it. It runs in the
+// db.walk task that finished a walk, which may read the membership view.
+func (r *RibOut) EndOfRIB(set PeerSet, gens *[MaxMembers]uint32) {
+	var to PeerSet
+	set.Each(func(i int) {
+		if r.members.Has(i) && r.gen[i] == gens[i] {
+			to.Add(i)
+		}
+	})
+	if !to.Empty() {
+		r.Queue.Push(&Update{EndOfRIB: true, Announce: to})
+	}
+}
+
+// export is the listener: it runs in e's partition task (or a walk of that partition).
+// It computes what the members are to hold for the prefix, compares it with what was
+// queued last, and queues the difference, merged with an unsent older update. force
+// lists members that must be sent the route even if the state says they have it (members
+// joining on a slot a departed peer used).
+func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
+	sched.Check(c, sched.DBPartition, sched.DBWalk)
+	pi := c.Instance()
+	if pi < 0 || pi >= len(r.parts) {
+		return
+	}
+	st, _ := e.State(r.id).(*advState)
+	members := r.members
+	var out *Attrs
+	var label Label
+	var targets PeerSet
+	if b := e.Data.Best(); b != nil && !members.Empty() && r.Policy.Allows(b.Src) {
+		targets = members
+		if !b.Src.Local {
+			if s, ok := r.slotOf[b.Src.ID]; ok {
+				targets.Remove(s) // split horizon: never back to the peer it came from
+			}
+		}
+		// RFC 4456 §8: never to the originator of the route.
+		if b.Attrs.HasOriginatorID {
+			targets = targets.AndNot(r.byRouterID[netip.AddrFrom4(b.Attrs.OriginatorID)])
+		} else if r.Policy.reflects(b.Src) {
+			targets = targets.AndNot(r.byRouterID[b.Src.RouterID])
+		}
+		if !targets.Empty() {
+			if out = r.parts[pi].Export(b); out == nil {
+				targets = PeerSet{}
+			}
+			label = b.Label
+		}
+	}
+	if st == nil && out == nil {
+		return
+	}
+	var adv PeerSet
+	if st != nil {
+		adv = st.adv.And(members)
+	}
+	force = force.And(targets)
+	var ann, wd PeerSet
+	if st != nil && r.Queue.Unlink(st.pending) {
+		// The unsent update is replaced: the new one carries what it would have sent.
+		u := st.pending
+		if u.Attrs == out && u.Label == label {
+			ann = u.Announce.Or(targets.AndNot(adv)).Or(force).And(targets)
+		} else {
+			ann = targets
+		}
+		wd = u.Withdraw.Or(adv).AndNot(targets).And(members)
+		if u.Attrs != nil {
+			r.attrs.Release(u.Attrs)
+		}
+		st.pending = nil
+	} else {
+		if st != nil {
+			st.pending = nil // sent to every member already (or never queued)
+		}
+		if st != nil && st.attrs == out && st.label == label {
+			ann = targets.AndNot(adv).Or(force)
+		} else {
+			ann = targets
+		}
+		wd = adv.AndNot(targets)
+	}
+	if out == nil {
+		ann = PeerSet{}
+	}
+	if st == nil {
+		st = &advState{}
+		e.SetState(r.id, st)
+	}
+	if st.attrs != out {
+		if st.attrs != nil {
+			r.attrs.Release(st.attrs)
+		}
+		st.attrs = out // the reference Export gave
+	} else if out != nil {
+		r.attrs.Release(out) // the state already holds one
+	}
+	st.label = label
+	st.adv = PeerSet{}
+	if out != nil {
+		st.adv = targets
+	}
+	if !ann.Empty() || !wd.Empty() {
+		u := &Update{Key: e.Key(), Attrs: out, Label: label, Announce: ann, Withdraw: wd}
+		if out != nil {
+			r.attrs.Ref(out)
+		}
+		st.pending = u
+		r.Queue.Push(u)
+	}
+	if st.attrs == nil && st.pending == nil {
+		e.SetState(r.id, nil)
+	}
+}

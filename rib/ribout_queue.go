@@ -1,0 +1,357 @@
+package rib
+
+import (
+	"net/netip"
+	"sync"
+)
+
+// Update is one node of a RibOut's update queue: a pending change of one prefix, an
+// End-of-RIB marker, or (inside the queue only) a marker where some members stand.
+//
+// A pending update is built by a partition task and never changed after Push, except for
+// its queue links, which the queue's mutex guards. The queue holds at most one pending
+// update per prefix: the partition replaces an unsent one (Unlink, then Push a merged one).
+type Update struct {
+	Key      Key
+	Attrs    *Attrs // what is announced (one reference, given to the queue); nil: nothing
+	Label    Label
+	Announce PeerSet // members to send Attrs to (a marker: the members standing at it)
+	Withdraw PeerSet // members to send a withdrawal to
+	EndOfRIB bool    // an End-of-RIB marker for the members in Announce
+
+	// Guarded by the queue's mu.
+	prev, next *Update
+	marker     bool
+	queued     bool // linked and live: not sent to every member yet, not replaced
+	pinned     bool // the last node of a batch being sent: stays linked until Advance
+	dead       bool // replaced while pinned: skipped, unlinked at Advance
+}
+
+// UpdateQueue is a RibOut's queue of pending updates, in the order they were queued, with
+// one marker per distinct position of its members: every member has been sent everything
+// before its marker. Members in sync share the marker at the tail; a parked member (its send
+// buffer was full) keeps its marker and later catches up from it, receiving only what is
+// still queued, that is the newest state of each prefix it missed. Nodes behind every marker
+// are freed. The queue holds at most one update per prefix of the table (plus one marker per
+// member and one End-of-RIB per join), so it is bounded by the table, not by time.
+//
+// It is the hand-off point between the partition tasks that export into it and the send
+// task of the RibOut's scheduling group that drains it, and the drain callbacks of the
+// members' send buffers: mu guards every field below it. Owner: its RibOut. Cardinality:
+// one per RibOut. Lifetime: the RibOut's.
+type UpdateQueue struct {
+	release func(*Attrs)
+
+	mu      sync.Mutex
+	head    *Update
+	tail    *Update
+	pending int                 // live updates (not markers) queued
+	at      [MaxMembers]*Update // the marker node of each member slot; nil when not a member
+	blocked PeerSet             // parked members: their send buffer refused a batch
+	drains  [MaxMembers]uint32  // drain callbacks seen per slot
+	wake    func()              // called after a Push or a drain, outside mu
+}
+
+// NewUpdateQueue returns an empty queue that gives freed updates' attribute references
+// back with release.
+func NewUpdateQueue(release func(*Attrs)) *UpdateQueue {
+	return &UpdateQueue{release: release}
+}
+
+// SetWake sets the function called (outside the lock) after each Push and drain: the
+// wake-up of the send task currently draining the queue.
+func (q *UpdateQueue) SetWake(f func()) {
+	q.mu.Lock()
+	q.wake = f
+	q.mu.Unlock()
+}
+
+// Pending returns the number of live updates queued.
+func (q *UpdateQueue) Pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pending
+}
+
+func (q *UpdateQueue) linkAfterLocked(prev, n *Update) {
+	n.prev = prev
+	if prev == nil {
+		n.next = q.head
+		q.head = n
+	} else {
+		n.next = prev.next
+		prev.next = n
+	}
+	if n.next == nil {
+		q.tail = n
+	} else {
+		n.next.prev = n
+	}
+}
+
+func (q *UpdateQueue) unlinkLocked(n *Update) {
+	if n.prev == nil {
+		q.head = n.next
+	} else {
+		n.prev.next = n.next
+	}
+	if n.next == nil {
+		q.tail = n.prev
+	} else {
+		n.next.prev = n.prev
+	}
+	n.prev, n.next = nil, nil
+}
+
+// Join places member slot at the tail: it will be sent what is queued from now on.
+func (q *UpdateQueue) Join(slot int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if slot < 0 || slot >= MaxMembers || q.at[slot] != nil {
+		return
+	}
+	m := q.tail
+	if m == nil || !m.marker {
+		m = &Update{marker: true}
+		q.linkAfterLocked(q.tail, m)
+	}
+	m.Announce.Add(slot)
+	q.at[slot] = m
+	q.blocked.Remove(slot)
+}
+
+// Leave removes member slot and frees what only it still needed.
+func (q *UpdateQueue) Leave(slot int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if slot < 0 || slot >= MaxMembers || q.at[slot] == nil {
+		return
+	}
+	m := q.at[slot]
+	q.at[slot] = nil
+	q.blocked.Remove(slot)
+	m.Announce.Remove(slot)
+	if m.Announce.Empty() {
+		q.unlinkLocked(m)
+	}
+	q.freeHeadLocked()
+}
+
+// Push appends u (given with one reference on u.Attrs, which the queue now owns).
+func (q *UpdateQueue) Push(u *Update) {
+	q.mu.Lock()
+	u.queued, u.marker, u.pinned, u.dead = true, false, false, false
+	q.linkAfterLocked(q.tail, u)
+	q.pending++
+	q.freeHeadLocked() // with no member at all, nobody needs it
+	w := q.wake
+	q.mu.Unlock()
+	if w != nil {
+		w()
+	}
+}
+
+// Unlink takes u out of the queue if it is still there (not yet sent to every member) and
+// reports whether it was: then the caller owns u.Attrs' reference again and must merge
+// what u would have sent into its replacement. A member that was already sent u gets the
+// replacement too.
+func (q *UpdateQueue) Unlink(u *Update) bool {
+	if u == nil {
+		return false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !u.queued {
+		return false
+	}
+	u.queued = false
+	q.pending--
+	if u.pinned {
+		u.dead = true // a batch ends at it: Advance unlinks it
+	} else {
+		q.unlinkLocked(u)
+	}
+	return true
+}
+
+// freeHeadLocked frees the nodes every member has passed.
+func (q *UpdateQueue) freeHeadLocked() {
+	for n := q.head; n != nil && !n.marker && !n.pinned; n = q.head {
+		q.unlinkLocked(n)
+		if n.queued {
+			n.queued = false
+			q.pending--
+			if n.Attrs != nil && q.release != nil {
+				q.release(n.Attrs)
+			}
+		}
+	}
+}
+
+// BatchItem is a copy of one queued update, taken under the queue's lock so the send task
+// encodes it without holding the lock.
+type BatchItem struct {
+	Key      Key
+	Wire     string     // the attributes' encoding (Attrs.Wire); empty without Attrs
+	NextHop  netip.Addr // the attributes' next hop
+	HasAttrs bool
+	Label    Label
+	Announce PeerSet
+	Withdraw PeerSet
+	EndOfRIB bool
+}
+
+// Batch is one bounded slice of a queue for the members standing at one marker. The send
+// task owns it and reuses it.
+type Batch struct {
+	Peers  PeerSet // the members the batch is for (in sync with each other, not parked)
+	Items  []BatchItem
+	drains [MaxMembers]uint32
+	from   *Update // their marker
+	last   *Update // the last node taken (pinned)
+}
+
+// Next fills b with up to max updates for the members of the first marker that has ready
+// members and something after it, and reports whether it found any. An End-of-RIB marker
+// is always alone in its batch. Call Advance after sending.
+func (q *UpdateQueue) Next(b *Batch, max int) bool {
+	b.Items = b.Items[:0]
+	b.from, b.last = nil, nil
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for m := q.head; m != nil; {
+		if !m.marker {
+			m = m.next
+			continue
+		}
+		ready := m.Announce.AndNot(q.blocked)
+		if ready.Empty() {
+			m = m.next
+			continue
+		}
+		last := m
+		n := m.next
+		for n != nil && !n.marker && len(b.Items) < max {
+			if n.dead || !n.queued {
+				last, n = n, n.next
+				continue
+			}
+			if n.EndOfRIB && len(b.Items) > 0 {
+				break
+			}
+			it := BatchItem{Key: n.Key, Label: n.Label, Announce: n.Announce, Withdraw: n.Withdraw, EndOfRIB: n.EndOfRIB}
+			if n.Attrs != nil {
+				it.HasAttrs, it.Wire, it.NextHop = true, n.Attrs.Wire(), n.Attrs.NextHop
+			}
+			b.Items = append(b.Items, it)
+			last, n = n, n.next
+			if it.EndOfRIB {
+				break
+			}
+		}
+		if last == m {
+			next := m.next
+			if next != nil && next.marker {
+				// Nothing between two markers: the ready members join the later one.
+				q.moveLocked(ready, m, next)
+			}
+			m = next
+			continue
+		}
+		last.pinned = true
+		b.Peers, b.from, b.last = ready, m, last
+		ready.Each(func(i int) { b.drains[i] = q.drains[i] })
+		return true
+	}
+	return false
+}
+
+// moveLocked moves the members in set from marker from to marker to.
+func (q *UpdateQueue) moveLocked(set PeerSet, from, to *Update) {
+	set.Each(func(i int) { q.at[i] = to })
+	to.Announce = to.Announce.Or(set)
+	from.Announce = from.Announce.AndNot(set)
+	if from.Announce.Empty() {
+		q.unlinkLocked(from)
+	}
+}
+
+// Advance moves the members in sent (those of b.Peers that took every message of the
+// batch) past the batch, and parks the others unless their send buffer drained meanwhile
+// (then they are retried at once). It frees what every member has passed and reports
+// whether some member was left to retry.
+func (q *UpdateQueue) Advance(b *Batch, sent PeerSet) (retry bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	last := b.last
+	if last == nil {
+		return false
+	}
+	sent = sent.And(b.Peers)
+	if !sent.Empty() {
+		to := last.next
+		if to == nil || !to.marker {
+			to = &Update{marker: true}
+			q.linkAfterLocked(last, to)
+		}
+		q.moveLocked(sent, b.from, to)
+	}
+	b.Peers.AndNot(sent).Each(func(i int) {
+		if q.at[i] == nil {
+			return
+		}
+		if q.drains[i] == b.drains[i] {
+			q.blocked.Add(i)
+		} else {
+			retry = true
+		}
+	})
+	last.pinned = false
+	if last.dead {
+		q.unlinkLocked(last)
+	}
+	b.from, b.last = nil, nil
+	q.freeHeadLocked()
+	return retry
+}
+
+// Drained unparks member slot (its send buffer has room again) and wakes the sender.
+func (q *UpdateQueue) Drained(slot int) {
+	if slot < 0 || slot >= MaxMembers {
+		return
+	}
+	q.mu.Lock()
+	q.drains[slot]++
+	q.blocked.Remove(slot)
+	w := q.wake
+	q.mu.Unlock()
+	if w != nil {
+		w()
+	}
+}
+
+// Parked returns the parked members.
+func (q *UpdateQueue) Parked() PeerSet {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.blocked
+}
+
+// Clear frees every node and forgets every member (the RibOut is being deleted).
+func (q *UpdateQueue) Clear() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for n := q.head; n != nil; n = q.head {
+		n.pinned = false
+		q.unlinkLocked(n)
+		if n.queued && !n.marker {
+			n.queued = false
+			if n.Attrs != nil && q.release != nil {
+				q.release(n.Attrs)
+			}
+		}
+	}
+	q.pending = 0
+	q.at = [MaxMembers]*Update{}
+	q.blocked = PeerSet{}
+}
