@@ -94,6 +94,10 @@ type exportManager struct {
 	s    *sched.Scheduler
 	log  *zap.Logger
 	task *sched.Task
+	// attrs interns the attribute sets the RibOuts export, shared by all of them (2-octet
+	// RibOuts keep their own). It is apart from the RIB's table of received sets, whose
+	// count is what the RIB holds: an exported set lives only while some RibOut holds it.
+	attrs *rib.AttrTable
 
 	mu  sync.Mutex
 	ops []memberOp // guarded by mu; at most a few per session
@@ -105,7 +109,7 @@ type exportManager struct {
 }
 
 func newExportManager(r *RIB, s *sched.Scheduler) (*exportManager, error) {
-	m := &exportManager{r: r, s: s, log: r.log, ribouts: map[exportKey]*ribOut{}, sessions: map[*SessionInfo]*exportSession{}}
+	m := &exportManager{r: r, s: s, log: r.log, attrs: rib.NewAttrTable(), ribouts: map[exportKey]*ribOut{}, sessions: map[*SessionInfo]*exportSession{}}
 	t, err := s.NewTask(sched.BGPMembership, 0, m.run)
 	if err != nil {
 		return nil, err
@@ -191,7 +195,7 @@ func (m *exportManager) join(c *sched.Ctx, info *SessionInfo, src *rib.Source) b
 			k := exportKey{pol: pol, shard: shard}
 			r = m.ribouts[k]
 			if r == nil {
-				r = &ribOut{key: k, ro: rib.NewRibOut(t, m.r.attrs, pol)}
+				r = &ribOut{key: k, ro: rib.NewRibOut(t, m.attrs, pol)}
 				if err := r.ro.Register(c); err != nil {
 					m.log.Error("registering a RibOut failed", zap.Error(err))
 					r = nil
@@ -342,6 +346,9 @@ func (m *exportManager) newGroup() *sendGroup {
 	g.task = t
 	return g
 }
+
+// ExportAttrs returns the table of exported attribute sets.
+func (r *RIB) ExportAttrs() *rib.AttrTable { return r.exp.attrs }
 
 // RibOutStatus describes one RibOut for tests and diagnostics.
 type RibOutStatus struct {

@@ -53,9 +53,9 @@ type advState struct {
 	pending *Update // the last update queued for the prefix (maybe already sent)
 }
 
-// NewRibOut builds the RibOut of pol on table t. Exported sets are interned in attrs,
-// except for 2-octet policies, whose encodings differ from the canonical one and get a
-// private table.
+// NewRibOut builds the RibOut of pol on table t. Exported sets are interned in attrs
+// (shared by the RibOuts of a server), except for 2-octet policies, whose encodings are not
+// in the canonical 4-octet form and get a private table.
 func NewRibOut(t *Table, attrs *AttrTable, pol ExportPolicy) *RibOut {
 	r := &RibOut{Policy: pol, table: t, attrs: attrs, id: -1,
 		slotOf: make(map[uint32]int), byRouterID: make(map[netip.Addr]PeerSet)}
