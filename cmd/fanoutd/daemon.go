@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"runtime"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fanoutd/fanout/bgp"
+	"github.com/fanoutd/fanout/bgp/api"
 	"github.com/fanoutd/fanout/config"
 	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/sched"
@@ -104,17 +106,26 @@ func peerConfig(c *config.Config, n *config.Neighbor) bgp.PeerConfig {
 	return pc
 }
 
-// daemon is one running fanoutd: scheduler, RIB and BGP server.
+// daemon is one running fanoutd: scheduler, RIB, BGP server and the gRPC API.
 type daemon struct {
-	log    *zap.Logger
-	sched  *sched.Scheduler
-	rib    *bgp.RIB
-	srv    *bgp.Server
-	cancel context.CancelFunc
+	log     *zap.Logger
+	sched   *sched.Scheduler
+	rib     *bgp.RIB
+	srv     *bgp.Server
+	api     *api.Service
+	apiAddr net.Addr   // where the API listens
+	apiDone chan error // Serve's result
+	cancel  context.CancelFunc
 }
 
 // start builds and starts everything a configuration describes.
 func start(c *config.Config, log *zap.Logger) (*daemon, error) {
+	return startWith(c, log, nil)
+}
+
+// startWith is start with the process's adjustable log level, which the API's SetLogLevel
+// changes (nil: SetLogLevel is refused).
+func startWith(c *config.Config, log *zap.Logger, level *zap.AtomicLevel) (*daemon, error) {
 	if err := unsupported(c); err != nil {
 		return nil, err
 	}
@@ -150,13 +161,34 @@ func start(c *config.Config, log *zap.Logger) (*daemon, error) {
 		d.stop(context.Background())
 		return nil, err
 	}
+	if err := d.startAPI(c, level); err != nil {
+		d.stop(context.Background())
+		return nil, err
+	}
 	return d, nil
 }
 
-// stop closes the server (a Cease NOTIFICATION to every established peer), then the
-// scheduler, within ctx.
+// startAPI serves the GoBGP v3 API on fanout.grpc-address.
+func (d *daemon) startAPI(c *config.Config, level *zap.AtomicLevel) error {
+	lis, err := net.Listen("tcp", c.Fanout.GRPCAddress.String())
+	if err != nil {
+		return fmt.Errorf("fanout.grpc-address %s: %w", c.Fanout.GRPCAddress, err)
+	}
+	d.apiAddr = lis.Addr()
+	d.api = api.New(d.srv, d.rib, api.Deps{Logger: d.log.Named("api"), Level: level, Scheduler: d.sched})
+	d.apiDone = make(chan error, 1)
+	go func() { d.apiDone <- d.api.Serve(lis) }()
+	return nil
+}
+
+// stop closes the API, the server (a Cease NOTIFICATION to every established peer), then
+// the scheduler, within ctx.
 func (d *daemon) stop(ctx context.Context) error {
 	var errs []error
+	if d.api != nil {
+		d.api.Stop()
+		errs = append(errs, <-d.apiDone)
+	}
 	if d.srv != nil {
 		errs = append(errs, d.srv.Close(ctx))
 	}

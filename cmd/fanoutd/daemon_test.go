@@ -89,7 +89,11 @@ func TestRunStopsOnSignal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := writeConfig(t, fmt.Sprintf("[global.config]\n  as = 65000\n  router-id = \"127.1.31.1\"\n  port = %d\n  local-address-list = [\"127.1.31.1\"]\n", port))
+	apiPort, err := targets.FreePort(netip.MustParseAddr("127.1.31.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := writeConfig(t, fmt.Sprintf("[global.config]\n  as = 65000\n  router-id = \"127.1.31.1\"\n  port = %d\n  local-address-list = [\"127.1.31.1\"]\n[fanout]\n  grpc-address = \"127.1.31.1:%d\"\n", port, apiPort))
 	sigs := make(chan os.Signal, 1)
 	var out safeBuffer
 	done := make(chan int, 1)
@@ -131,12 +135,18 @@ func TestDaemonLearnsRoutesFromGoBGPD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	apiPort, err := targets.FreePort(fAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := config.LoadBytes([]byte(fmt.Sprintf(`
 [global.config]
   as = 65001
   router-id = "10.0.0.1"
   port = %d
   local-address-list = ["%s"]
+[fanout]
+  grpc-address = "%s:%d"
 [[neighbors]]
   [neighbors.config]
     neighbor-address = "%s"
@@ -145,7 +155,7 @@ func TestDaemonLearnsRoutesFromGoBGPD(t *testing.T) {
     connect-retry = 1
   [neighbors.transport.config]
     remote-port = %d
-`, fPort, fAddr, gAddr, gPort)), "toml")
+`, fPort, fAddr, fAddr, apiPort, gAddr, gPort)), "toml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -33,6 +34,8 @@ Configuration is gobgpd's schema (TOML, YAML or JSON, chosen by the file's exten
 the features fanout supports, plus a [fanout] table; environment variables FANOUT_<KEY>
 override file values (FANOUT_GLOBAL_CONFIG_AS, FANOUT_FANOUT_WORKERS, ...). Without -f the
 built-in default runs on loopback without root (127.0.0.1:1790, AS 65000, no neighbors).
+The GoBGP v3 gRPC API listens on fanout.grpc-address (127.0.0.1:50051; -api-hosts
+overrides it), so the stock CLI works: go tool gobgp -p 50051 neighbor.
 SIGINT or SIGTERM stop it cleanly: every established peer gets a Cease NOTIFICATION.
 
 Flags:
@@ -51,6 +54,7 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	file := fs.String("f", "", "configuration `file`; empty: the built-in loopback default")
 	check := fs.Bool("check", false, "load and validate the configuration, print it as understood, and exit")
 	level := fs.String("log-level", "", "log `level`: debug, info, warn or error (default: the configuration's, else info)")
+	apiHosts := fs.String("api-hosts", "", "gRPC API (GoBGP v3) listen `address:port`, overriding fanout.grpc-address (default 127.0.0.1:50051)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -73,6 +77,14 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 		fmt.Fprintf(stderr, "fanoutd: configuration refused:\n%v\n", err)
 		return 2
 	}
+	if *apiHosts != "" {
+		ap, err := netip.ParseAddrPort(*apiHosts)
+		if err != nil {
+			fmt.Fprintf(stderr, "fanoutd: -api-hosts %q: want address:port: %v\n", *apiHosts, err)
+			return 2
+		}
+		c.Fanout.GRPCAddress = ap
+	}
 	if *check {
 		fmt.Fprintf(stderr, "configuration ok: AS %d, router id %s, %d neighbors, BGP port %d\n",
 			c.Global.AS, c.Global.RouterID, len(c.Neighbors), c.Global.Port)
@@ -82,20 +94,20 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	if *level != "" {
 		lvl = *level
 	}
-	log, err := newLogger(lvl, stderr)
+	log, atom, err := newLogger(lvl, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "fanoutd: %v\n", err)
 		return 2
 	}
 	defer log.Sync()
 
-	d, err := start(c, log)
+	d, err := startWith(c, log, &atom)
 	if err != nil {
 		log.Error("fanoutd did not start", zap.Error(err))
 		return 1
 	}
 	log.Info("fanoutd running", zap.Uint32("as", c.Global.AS), zap.Stringer("router-id", c.Global.RouterID),
-		zap.Any("listen", d.srv.ListenAddrs()), zap.Int("neighbors", len(c.Neighbors)))
+		zap.Any("listen", d.srv.ListenAddrs()), zap.Stringer("api", d.apiAddr), zap.Int("neighbors", len(c.Neighbors)))
 	sig := <-sigs
 	log.Info("stopping", zap.Stringer("signal", sig))
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
@@ -108,16 +120,18 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	return 0
 }
 
-// newLogger returns a structured logger writing JSON lines to w at the given level.
-func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+// newLogger returns a structured logger writing JSON lines to w at the given level, and
+// the level, which the API's SetLogLevel changes.
+func newLogger(level string, w io.Writer) (*zap.Logger, zap.AtomicLevel, error) {
 	lvl := zapcore.InfoLevel
 	if level != "" {
 		if err := lvl.UnmarshalText([]byte(level)); err != nil {
-			return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+			return nil, zap.AtomicLevel{}, fmt.Errorf("log level %q: want debug, info, warn or error", level)
 		}
 	}
+	atom := zap.NewAtomicLevelAt(lvl)
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl)
-	return zap.New(core), nil
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), atom)
+	return zap.New(core), atom, nil
 }
