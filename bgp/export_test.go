@@ -23,11 +23,14 @@ import (
 
 // exportServer starts a server with the real RIB on local, AS 65000, router id and cluster
 // id 10.255.0.1.
-func exportServer(t testing.TB, local string) (*Server, *RIB, *sched.Scheduler) {
+func exportServer(t testing.TB, local string, mods ...func(*Deps)) (*Server, *RIB, *sched.Scheduler) {
 	t.Helper()
 	r, s := newTestRIB(t, 0)
-	srv, err := New(ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{addr(local)}},
-		Deps{Logger: zap.NewNop(), Scheduler: s, Routing: r})
+	deps := Deps{Logger: zap.NewNop(), Scheduler: s, Routing: r}
+	for _, m := range mods {
+		m(&deps)
+	}
+	srv, err := New(ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{addr(local)}}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -242,15 +242,21 @@ func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
 	}
 	force = force.And(targets)
 	var ann, wd PeerSet
-	if st != nil && r.Queue.Unlink(st.pending) {
-		// The unsent update is replaced: the new one carries what it would have sent.
+	var unlinked bool
+	var sent PeerSet
+	if st != nil {
+		unlinked, sent = r.Queue.Unlink(st.pending)
+	}
+	if unlinked {
+		// The unsent update is replaced: the new one carries what it would still have
+		// sent to the members it has not reached yet.
 		u := st.pending
 		if u.Attrs == out && u.Label == label {
-			ann = u.Announce.Or(targets.AndNot(adv)).Or(force).And(targets)
+			ann = u.Announce.AndNot(sent).Or(targets.AndNot(adv)).Or(force).And(targets)
 		} else {
 			ann = targets
 		}
-		wd = u.Withdraw.Or(adv).AndNot(targets).And(members)
+		wd = u.Withdraw.AndNot(sent).Or(adv).AndNot(targets).And(members)
 		if u.Attrs != nil {
 			r.attrs.Release(u.Attrs)
 		}

@@ -22,9 +22,10 @@ type Update struct {
 	// Guarded by the queue's mu.
 	prev, next *Update
 	marker     bool
-	queued     bool // linked and live: not sent to every member yet, not replaced
-	pinned     bool // the last node of a batch being sent: stays linked until Advance
-	dead       bool // replaced while pinned: skipped, unlinked at Advance
+	queued     bool    // linked and live: not sent to every member yet, not replaced
+	pinned     bool    // the last node of a batch being sent: stays linked until Advance
+	dead       bool    // replaced while pinned: skipped, unlinked at Advance
+	sent       PeerSet // members it was sent to already (a parked member holds it back)
 }
 
 // UpdateQueue is a RibOut's queue of pending updates, in the order they were queued, with
@@ -152,17 +153,17 @@ func (q *UpdateQueue) Push(u *Update) {
 }
 
 // Unlink takes u out of the queue if it is still there (not yet sent to every member) and
-// reports whether it was: then the caller owns u.Attrs' reference again and must merge
-// what u would have sent into its replacement. A member that was already sent u gets the
-// replacement too.
-func (q *UpdateQueue) Unlink(u *Update) bool {
+// reports whether it was, and to which members it was sent already: then the caller owns
+// u.Attrs' reference again and must merge what u would still have sent into its
+// replacement.
+func (q *UpdateQueue) Unlink(u *Update) (ok bool, sent PeerSet) {
 	if u == nil {
-		return false
+		return false, sent
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !u.queued {
-		return false
+		return false, sent
 	}
 	u.queued = false
 	q.pending--
@@ -171,7 +172,7 @@ func (q *UpdateQueue) Unlink(u *Update) bool {
 	} else {
 		q.unlinkLocked(u)
 	}
-	return true
+	return true, u.sent
 }
 
 // freeHeadLocked frees the nodes every member has passed.
@@ -289,6 +290,14 @@ func (q *UpdateQueue) Advance(b *Batch, sent PeerSet) (retry bool) {
 	}
 	sent = sent.And(b.Peers)
 	if !sent.Empty() {
+		for n := b.from.next; n != nil; n = n.next {
+			if !n.marker {
+				n.sent = n.sent.Or(sent)
+			}
+			if n == last {
+				break
+			}
+		}
 		to := last.next
 		if to == nil || !to.marker {
 			to = &Update{marker: true}
