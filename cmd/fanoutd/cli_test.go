@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fanoutd/fanout/bench/gen"
+	"github.com/fanoutd/fanout/bench/targets"
+	"github.com/fanoutd/fanout/bgp"
+	"github.com/fanoutd/fanout/config"
+	"github.com/fanoutd/fanout/proto"
+)
+
+// buildCLI builds the gobgp CLI pinned in go.mod into dir.
+func buildCLI(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gobgp")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/osrg/gobgp/v3/cmd/gobgp")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the gobgp CLI: %v: %s", err, out)
+	}
+	return bin
+}
+
+// The real gobgp CLI (the version pinned in go.mod) against a running fanoutd with two real
+// peers: a gobgpd (Debian package) announcing an IPv4 route and a generated speaker
+// announcing IPv4 and IPv6 routes. Every command's text output is checked.
+func TestCLIAgainstDaemon(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cli := buildCLI(t, ctx)
+
+	gAddr, fAddr, sAddr := netip.MustParseAddr("127.1.32.1"), netip.MustParseAddr("127.1.32.2"), netip.MustParseAddr("127.1.32.10")
+	var ports [3]uint16
+	for i := range ports {
+		a := fAddr
+		if i == 0 {
+			a = gAddr
+		}
+		p, err := targets.FreePort(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+	}
+	gPort, fPort, apiPort := ports[0], ports[1], ports[2]
+	c, err := config.LoadBytes([]byte(fmt.Sprintf(`
+[global.config]
+  as = 65001
+  router-id = "10.0.0.1"
+  port = %d
+  local-address-list = ["%s"]
+[fanout]
+  grpc-address = "%s:%d"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "%s"
+    peer-as = 65000
+  [neighbors.timers.config]
+    connect-retry = 1
+  [neighbors.transport.config]
+    remote-port = %d
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "%s"
+    peer-as = 65010
+  [neighbors.transport.config]
+    passive-mode = true
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+`, fPort, fAddr, fAddr, apiPort, gAddr, gPort, sAddr)), "toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := start(c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop(context.Background())
+
+	spec := targets.Spec{AS: 65000, RouterID: netip.MustParseAddr("10.0.0.100"), ListenAddr: gAddr, Port: gPort,
+		Role: targets.RouteServer, HoldTime: 9 * time.Second,
+		Neighbors: []targets.Neighbor{{Address: fAddr, AS: 65001, Port: fPort}}}
+	g, err := targets.Start(ctx, targets.GoBGPD{}, spec, targets.Options{})
+	if err != nil {
+		t.Fatalf("gobgpd: %v", err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("gobgpd log:\n%s", g.LogTail(40))
+		}
+		g.Stop(context.Background())
+	}()
+
+	// run runs the CLI against fanout (bounded by a timeout) and returns its output.
+	run := func(wantOK bool, args ...string) string {
+		t.Helper()
+		cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+		defer ccancel()
+		args = append([]string{"-u", fAddr.String(), "-p", fmt.Sprint(apiPort)}, args...)
+		out, err := exec.CommandContext(cctx, cli, args...).CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Fatalf("gobgp %s: %v: %s", strings.Join(args[4:], " "), err, out)
+		}
+		return string(out)
+	}
+	gobgp := func(args ...string) string { return run(true, args...) }
+	// want checks that out has a line matching each pattern (fields separated by spaces).
+	want := func(cmd, out string, patterns ...string) {
+		t.Helper()
+		for _, p := range patterns {
+			re := regexp.MustCompile("(?m)" + p)
+			if !re.MatchString(out) {
+				t.Errorf("gobgp %s: no line matches %q in:\n%s", cmd, p, out)
+			}
+		}
+	}
+	// gobgpd's own CLI adds a route there.
+	host, gAPI, _ := net.SplitHostPort(g.Control())
+	gcli := exec.CommandContext(ctx, cli, "-u", host, "-p", gAPI, "global", "rib", "add", "10.99.0.0/24", "nexthop", "198.18.0.1", "med", "20", "community", "65000:7")
+	if out, err := gcli.CombinedOutput(); err != nil {
+		t.Fatalf("gobgp against gobgpd: %v: %s", err, out)
+	}
+
+	// The generated speaker announces 10.1.0.0/24 and 2001:db8:1::/48.
+	sp, err := gen.Dial(ctx, gen.SessionConfig{Name: "speaker", Local: sAddr, Remote: netip.AddrPortFrom(fAddr, fPort),
+		AS: 65010, PeerAS: 65001, IPv6: true, Table: gen.NewTable(false, gen.CheckRouteServer)}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close(true)
+	opts := sp.Options()
+	var a proto.Attrs
+	a.Present.Set(proto.AttrOrigin)
+	a.Present.Set(proto.AttrASPath)
+	a.ASPath = proto.ASSeq(65010, 65020)
+	attrs, err := proto.AppendAttrs(nil, &a, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b proto.UpdateBuilder
+	b.Reset(&opts)
+	b.Announce(proto.IPv4Unicast, attrs, proto.MPNextHop{Addr: netip.MustParseAddr("198.18.0.10")}, proto.NLRI{Prefix: netip.MustParsePrefix("10.1.0.0/24")})
+	b.Announce(proto.IPv6Unicast, attrs, proto.MPNextHop{Addr: netip.MustParseAddr("2001:db8:ffff::10")}, proto.NLRI{Prefix: netip.MustParsePrefix("2001:db8:1::/48")})
+	wire, err := b.AppendMessages(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Send(ctx, wire); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both peers' routes", func() bool {
+		g, _ := d.srv.Peer(gAddr)
+		s, _ := d.srv.Peer(sAddr)
+		return g.Counters.PrefixesReceived == 1 && s.Counters.PrefixesReceived == 2
+	})
+
+	out := gobgp("global")
+	want("global", out, `^AS:\s+65001$`, `^Router-ID: 10\.0\.0\.1$`, fmt.Sprintf(`^Listening Port: %d, Addresses: 127\.1\.32\.2$`, fPort))
+	t.Logf("gobgp global:\n%s", out)
+
+	out = gobgp("neighbor")
+	want("neighbor", out, `^Peer\s+AS\s+Up/Down\s+State\s+\|#Received\s+Accepted$`,
+		`^127\.1\.32\.1\s+65000\s+\S+\s+Establ\s+\|\s+1\s+1$`, `^127\.1\.32\.10\s+65010\s+\S+\s+Establ\s+\|\s+2\s+2$`)
+	t.Logf("gobgp neighbor:\n%s", out)
+
+	out = gobgp("neighbor", "127.1.32.1")
+	want("neighbor 127.1.32.1", out, `^BGP neighbor is 127\.1\.32\.1, remote AS 65000$`, `remote router ID 10\.0\.0\.100`,
+		`BGP state = ESTABLISHED, up for`, `Local address is 127\.1\.32\.2, local ASN: 65001`, `Hold time is 9, keepalive interval is 3 seconds`,
+		`^\s+Received:\s+1$`, `^\s+Accepted:\s+1$`, `^\s+Updates:\s+\d+\s+[1-9]\d*$`, `multiprotocol:`, `ipv4-unicast:\s+advertised and received`)
+	t.Logf("gobgp neighbor 127.1.32.1:\n%s", out)
+	run(false, "neighbor", "127.1.32.99")
+
+	out = gobgp("global", "rib")
+	want("global rib", out, `^\s+Network\s+Next Hop\s+AS_PATH\s+Age\s+Attrs$`,
+		`^\*>\s+10\.1\.0\.0/24\s+198\.18\.0\.10\s+65010 65020\s+`,
+		`^\*>\s+10\.99\.0\.0/24\s+198\.18\.0\.1\s+65000\s+\S+\s+\[\{Origin: \?\} \{Med: 20\} \{Communities: 65000:7\}\]$`)
+	if strings.Index(out, "10.1.0.0/24") > strings.Index(out, "10.99.0.0/24") {
+		t.Errorf("global rib not sorted:\n%s", out)
+	}
+	t.Logf("gobgp global rib:\n%s", out)
+	want("global rib -a ipv4", gobgp("global", "rib", "-a", "ipv4"), `^\*>\s+10\.99\.0\.0/24\s+198\.18\.0\.1\s+65000`)
+	out = gobgp("global", "rib", "-a", "ipv6")
+	want("global rib -a ipv6", out, `^\*>\s+2001:db8:1::/48\s+2001:db8:ffff::10\s+65010 65020\s+`)
+	t.Logf("gobgp global rib -a ipv6:\n%s", out)
+	out = gobgp("global", "rib", "10.99.0.0/24")
+	want("global rib 10.99.0.0/24", out, `^\*>\s+10\.99\.0\.0/24\s+198\.18\.0\.1\s+65000`)
+	if strings.Contains(out, "10.1.0.0") {
+		t.Errorf("global rib 10.99.0.0/24 shows other prefixes:\n%s", out)
+	}
+	want("global rib 10.99.0.5", gobgp("global", "rib", "10.99.0.5"), `^\*>\s+10\.99\.0\.0/24`)
+	want("global rib 10.98.0.0/24", gobgp("global", "rib", "10.98.0.0/24"), `^Network not in table$`)
+	out = gobgp("global", "rib", "summary")
+	want("global rib summary", out, `^Table afi:AFI_IP safi:SAFI_UNICAST$`, `^Destination: 2, Path: 2$`)
+	out = gobgp("neighbor", "127.1.32.1", "adj-in")
+	want("neighbor 127.1.32.1 adj-in", out, `^\s+ID\s+Network\s+Next Hop`, `^\s+0\s+10\.99\.0\.0/24\s+198\.18\.0\.1\s+65000\s+`)
+	if strings.Contains(out, "10.1.0.0") {
+		t.Errorf("adj-in of 127.1.32.1 shows the speaker's route:\n%s", out)
+	}
+	t.Logf("gobgp neighbor 127.1.32.1 adj-in:\n%s", out)
+
+	// Local routes: add, see, delete.
+	gobgp("global", "rib", "add", "10.50.0.0/24", "nexthop", "192.0.2.9", "med", "7")
+	gobgp("global", "rib", "add", "-a", "ipv6", "2001:db8:50::/48", "nexthop", "2001:db8::9")
+	waitFor(t, "the local routes", func() bool {
+		return strings.Contains(gobgp("global", "rib"), "10.50.0.0/24") && strings.Contains(gobgp("global", "rib", "-a", "ipv6"), "2001:db8:50::/48")
+	})
+	out = gobgp("global", "rib", "10.50.0.0/24")
+	want("global rib 10.50.0.0/24", out, `^\*>\s+10\.50\.0\.0/24\s+192\.0\.2\.9\s+\S+\s+\[\{Origin: \?\} \{Med: 7\} \{LocalPref: 100\}\]$`)
+	t.Logf("gobgp global rib 10.50.0.0/24 (added):\n%s", out)
+	want("global rib -a ipv6 2001:db8:50::/48", gobgp("global", "rib", "-a", "ipv6", "2001:db8:50::/48"), `^\*>\s+2001:db8:50::/48\s+2001:db8::9\s+`)
+	gobgp("global", "rib", "del", "10.50.0.0/24")
+	gobgp("global", "rib", "del", "-a", "ipv6", "2001:db8:50::/48")
+	waitFor(t, "the local routes withdrawn", func() bool {
+		return strings.Contains(gobgp("global", "rib", "10.50.0.0/24"), "Network not in table") &&
+			strings.Contains(gobgp("global", "rib", "-a", "ipv6", "2001:db8:50::/48"), "Network not in table")
+	})
+
+	// Neighbors: add and delete.
+	gobgp("neighbor", "add", "127.1.32.20", "as", "65020")
+	want("neighbor (added)", gobgp("neighbor"), `^127\.1\.32\.20\s+65020\s+never\s+(Active|Idle|Connect)\s+\|\s+0\s+0$`)
+	gobgp("neighbor", "del", "127.1.32.20")
+	if out := gobgp("neighbor"); strings.Contains(out, "127.1.32.20") {
+		t.Errorf("deleted neighbor still listed:\n%s", out)
+	}
+
+	// Soft reset inbound asks gobgpd to resend; outbound is not implemented and says so.
+	before, _ := d.srv.Peer(gAddr)
+	gobgp("neighbor", "127.1.32.1", "softresetin")
+	after, _ := d.srv.Peer(gAddr)
+	if after.Counters.MsgOut[proto.MsgRouteRefresh] <= before.Counters.MsgOut[proto.MsgRouteRefresh] {
+		t.Error("softresetin sent no ROUTE-REFRESH")
+	}
+	if out := run(false, "neighbor", "127.1.32.1", "softresetout"); !strings.Contains(out, "soft reset outbound") {
+		t.Errorf("softresetout: %s", out)
+	}
+
+	// Disable, enable, shutdown: the state column follows, and the session comes back.
+	established := func() bool { st, _ := d.srv.Peer(gAddr); return st.State == bgp.Established }
+	gobgp("neighbor", "127.1.32.1", "disable")
+	want("neighbor (disabled)", gobgp("neighbor"), `^127\.1\.32\.1\s+65000\s+\S+\s+Idle\(Admin\)\s+\|\s+0\s+0$`)
+	gobgp("neighbor", "127.1.32.1", "enable")
+	waitFor(t, "the session back after enable", established)
+	out = gobgp("neighbor", "127.1.32.1", "shutdown")
+	want("neighbor shutdown", out, "deprecated")
+	want("neighbor (shut down)", gobgp("neighbor"), `^127\.1\.32\.1\s+65000\s+\S+\s+Idle\(Admin\)`)
+	gobgp("neighbor", "127.1.32.1", "enable")
+	waitFor(t, "the session back after shutdown and enable", established)
+	waitFor(t, "gobgpd's route back", func() bool {
+		return regexp.MustCompile(`(?m)^127\.1\.32\.1\s+65000\s+\S+\s+Establ\s+\|\s+1\s+1$`).MatchString(gobgp("neighbor"))
+	})
+	if _, err := os.Stat(cli); err != nil {
+		t.Fatal(err)
+	}
+}
