@@ -2,6 +2,7 @@ package rib
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 )
 
@@ -48,6 +49,8 @@ type UpdateQueue struct {
 	tail    *Update
 	pending int                 // live updates (not markers) queued
 	at      [MaxMembers]*Update // the marker node of each member slot; nil when not a member
+	marks   []*Update           // the marker nodes, in queue order (at most one per member)
+	flip    bool                // Next alternates between the oldest and the newest marker
 	blocked PeerSet             // parked members: their send buffer refused a batch
 	drains  [MaxMembers]uint32  // drain callbacks seen per slot
 	wake    func()              // called after a Push or a drain, outside mu
@@ -115,6 +118,7 @@ func (q *UpdateQueue) Join(slot int) {
 	if m == nil || !m.marker {
 		m = &Update{marker: true}
 		q.linkAfterLocked(q.tail, m)
+		q.marks = append(q.marks, m)
 	}
 	m.Announce.Add(slot)
 	q.at[slot] = m
@@ -133,7 +137,7 @@ func (q *UpdateQueue) Leave(slot int) {
 	q.blocked.Remove(slot)
 	m.Announce.Remove(slot)
 	if m.Announce.Empty() {
-		q.unlinkLocked(m)
+		q.dropMarkerLocked(m)
 	}
 	q.freeHeadLocked()
 }
@@ -212,59 +216,80 @@ type Batch struct {
 	last   *Update // the last node taken (pinned)
 }
 
-// Next fills b with up to max updates for the members of the first marker that has ready
-// members and something after it, and reports whether it found any. An End-of-RIB marker
-// is always alone in its batch. Call Advance after sending.
+// Next fills b with up to max updates for the ready (not parked) members of one marker
+// that has something after it, and reports whether it found any. It alternates between
+// the oldest and the newest such marker, so members catching up and members in sync take
+// turns. An End-of-RIB marker is always alone in its batch. Call Advance after sending.
 func (q *UpdateQueue) Next(b *Batch, max int) bool {
 	b.Items = b.Items[:0]
 	b.from, b.last = nil, nil
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for m := q.head; m != nil; {
-		if !m.marker {
-			m = m.next
-			continue
-		}
-		ready := m.Announce.AndNot(q.blocked)
-		if ready.Empty() {
-			m = m.next
-			continue
-		}
-		last := m
-		n := m.next
-		for n != nil && !n.marker && len(b.Items) < max {
-			if n.dead || !n.queued {
-				last, n = n, n.next
+	q.flip = !q.flip
+	for again := true; again; {
+		again = false
+		for k := range q.marks {
+			i := k
+			if q.flip {
+				i = len(q.marks) - 1 - k
+			}
+			m := q.marks[i]
+			ready := m.Announce.AndNot(q.blocked)
+			if ready.Empty() {
 				continue
 			}
-			if n.EndOfRIB && len(b.Items) > 0 {
-				break
+			last := q.takeLocked(b, m, max)
+			if last != m {
+				last.pinned = true
+				b.Peers, b.from, b.last = ready, m, last
+				ready.Each(func(i int) { b.drains[i] = q.drains[i] })
+				return true
 			}
-			it := BatchItem{Key: n.Key, Label: n.Label, Announce: n.Announce, Withdraw: n.Withdraw, EndOfRIB: n.EndOfRIB}
-			if n.Attrs != nil {
-				it.HasAttrs, it.Wire, it.NextHop = true, n.Attrs.Wire(), n.Attrs.NextHop
-			}
-			b.Items = append(b.Items, it)
-			last, n = n, n.next
-			if it.EndOfRIB {
-				break
-			}
-		}
-		if last == m {
-			next := m.next
-			if next != nil && next.marker {
+			if next := m.next; next != nil && next.marker {
 				// Nothing between two markers: the ready members join the later one.
 				q.moveLocked(ready, m, next)
+				again = true
+				break
 			}
-			m = next
-			continue
 		}
-		last.pinned = true
-		b.Peers, b.from, b.last = ready, m, last
-		ready.Each(func(i int) { b.drains[i] = q.drains[i] })
-		return true
 	}
 	return false
+}
+
+// takeLocked copies up to max live updates following marker m (up to the next marker) into
+// b and returns the last node it passed (m when none).
+func (q *UpdateQueue) takeLocked(b *Batch, m *Update, max int) *Update {
+	last := m
+	for n := m.next; n != nil && !n.marker && len(b.Items) < max; n = n.next {
+		if n.dead || !n.queued {
+			last = n
+			continue
+		}
+		if n.EndOfRIB && len(b.Items) > 0 {
+			break
+		}
+		it := BatchItem{Key: n.Key, Label: n.Label, Announce: n.Announce, Withdraw: n.Withdraw, EndOfRIB: n.EndOfRIB}
+		if n.Attrs != nil {
+			it.HasAttrs, it.Wire, it.NextHop = true, n.Attrs.Wire(), n.Attrs.NextHop
+		}
+		b.Items = append(b.Items, it)
+		last = n
+		if it.EndOfRIB {
+			break
+		}
+	}
+	return last
+}
+
+// dropMarkerLocked unlinks marker m, which no member stands at any more.
+func (q *UpdateQueue) dropMarkerLocked(m *Update) {
+	q.unlinkLocked(m)
+	for i, x := range q.marks {
+		if x == m {
+			q.marks = slices.Delete(q.marks, i, i+1)
+			break
+		}
+	}
 }
 
 // moveLocked moves the members in set from marker from to marker to.
@@ -273,7 +298,7 @@ func (q *UpdateQueue) moveLocked(set PeerSet, from, to *Update) {
 	to.Announce = to.Announce.Or(set)
 	from.Announce = from.Announce.AndNot(set)
 	if from.Announce.Empty() {
-		q.unlinkLocked(from)
+		q.dropMarkerLocked(from)
 	}
 }
 
@@ -302,6 +327,12 @@ func (q *UpdateQueue) Advance(b *Batch, sent PeerSet) (retry bool) {
 		if to == nil || !to.marker {
 			to = &Update{marker: true}
 			q.linkAfterLocked(last, to)
+			for i, x := range q.marks {
+				if x == b.from {
+					q.marks = slices.Insert(q.marks, i+1, to)
+					break
+				}
+			}
 		}
 		q.moveLocked(sent, b.from, to)
 	}
@@ -361,6 +392,7 @@ func (q *UpdateQueue) Clear() {
 		}
 	}
 	q.pending = 0
+	q.marks = nil
 	q.at = [MaxMembers]*Update{}
 	q.blocked = PeerSet{}
 }

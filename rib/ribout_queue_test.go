@@ -1,0 +1,246 @@
+package rib
+
+import (
+	"net/netip"
+	"testing"
+)
+
+// queueFixture is a queue whose releases are counted.
+type queueFixture struct {
+	q        *UpdateQueue
+	released map[*Attrs]int
+	wakes    int
+}
+
+func newQueueFixture() *queueFixture {
+	f := &queueFixture{released: map[*Attrs]int{}}
+	f.q = NewUpdateQueue(func(a *Attrs) { f.released[a]++ })
+	f.q.SetWake(func() { f.wakes++ })
+	return f
+}
+
+// mkAttrs returns a distinct interned set (an ORIGIN attribute and a next hop).
+func mkAttrs() *Attrs {
+	nextAttrs++
+	nh := netip.AddrFrom4([4]byte{198, 18, byte(nextAttrs >> 8), byte(nextAttrs)})
+	return NewAttrTable().Intern(InternKey(nil, []byte{0x40, 1, 1, 0}, nh), &Summary{NextHop: nh})
+}
+
+var nextAttrs int
+
+func set(slots ...int) PeerSet {
+	var s PeerSet
+	for _, i := range slots {
+		s.Add(i)
+	}
+	return s
+}
+
+func keyN(i int) Key {
+	return MakeKey(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24), [8]byte{})
+}
+
+func upd(i int, a *Attrs, ann PeerSet) *Update {
+	return &Update{Key: keyN(i), Attrs: a, Announce: ann}
+}
+
+// keys lists the batch's prefixes as numbers (third octet).
+func batchKeys(b *Batch) []int {
+	var out []int
+	for _, it := range b.Items {
+		if it.EndOfRIB {
+			out = append(out, -1)
+			continue
+		}
+		a := it.Key.Prefix().Addr().As4()
+		out = append(out, int(a[1])<<8|int(a[2]))
+	}
+	return out
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestPeerSet(t *testing.T) {
+	var s PeerSet
+	for _, i := range []int{0, 63, 64, 511} {
+		s.Add(i)
+	}
+	s.Add(512) // out of range: ignored
+	if s.Len() != 4 || !s.Has(511) || s.Has(1) || s.Has(-1) {
+		t.Fatalf("set %v", s)
+	}
+	var got []int
+	s.Each(func(i int) { got = append(got, i) })
+	if !equalInts(got, []int{0, 63, 64, 511}) {
+		t.Fatalf("Each %v", got)
+	}
+	if f := s.FirstFree(); f != 1 {
+		t.Fatalf("FirstFree %d", f)
+	}
+	if d := s.AndNot(set(0, 64)); d != set(63, 511) {
+		t.Fatal("AndNot")
+	}
+	if s.And(set(64, 5)) != set(64) || set(1).Or(set(2)) != set(1, 2) {
+		t.Fatal("And/Or")
+	}
+}
+
+// Members in sync share one marker and one batch; what everyone passed is freed and its
+// references given back.
+func TestQueueInSyncShareTail(t *testing.T) {
+	f := newQueueFixture()
+	q := f.q
+	q.Join(0)
+	q.Join(1)
+	a := mkAttrs()
+	for i := range 3 {
+		q.Push(upd(i, a, set(0, 1)))
+	}
+	if f.wakes != 3 || q.Pending() != 3 {
+		t.Fatalf("wakes %d pending %d", f.wakes, q.Pending())
+	}
+	var b Batch
+	if !q.Next(&b, 10) || b.Peers != set(0, 1) || !equalInts(batchKeys(&b), []int{0, 1, 2}) {
+		t.Fatalf("batch %v for %v", batchKeys(&b), b.Peers)
+	}
+	if q.Advance(&b, set(0, 1)) {
+		t.Fatal("retry without a refusal")
+	}
+	if q.Pending() != 0 || f.released[a] != 3 {
+		t.Fatalf("pending %d, released %d: passed updates must be freed", q.Pending(), f.released[a])
+	}
+	if q.Next(&b, 10) {
+		t.Fatal("nothing left to send")
+	}
+}
+
+// A parked member keeps its marker; the others go on. While it is parked a newer change of
+// a prefix replaces the unsent one, so when it catches up it gets only the newest state.
+func TestQueueParkedCatchesUpWithNewestOnly(t *testing.T) {
+	f := newQueueFixture()
+	q := f.q
+	q.Join(0)
+	q.Join(1)
+	old, newer := mkAttrs(), mkAttrs()
+	u1 := upd(1, old, set(0, 1))
+	q.Push(u1)
+	q.Push(upd(2, old, set(0, 1)))
+	var b Batch
+	if !q.Next(&b, 10) {
+		t.Fatal("no batch")
+	}
+	q.Advance(&b, set(0)) // 1 refused: parked
+	if q.Parked() != set(1) || q.Pending() != 2 {
+		t.Fatalf("parked %v pending %d", q.Parked(), q.Pending())
+	}
+	// Prefix 1 changes again: the queued update is replaced; 0 had it already.
+	ok, sent := q.Unlink(u1)
+	if !ok || sent != set(0) {
+		t.Fatalf("unlink %v sent %v", ok, sent)
+	}
+	q.Push(upd(1, newer, set(0, 1)))
+	if !q.Next(&b, 10) || b.Peers != set(0) || !equalInts(batchKeys(&b), []int{1}) {
+		t.Fatalf("in-sync batch %v for %v", batchKeys(&b), b.Peers)
+	}
+	q.Advance(&b, set(0))
+	if q.Next(&b, 10) {
+		t.Fatal("a parked member must not be sent to")
+	}
+	q.Drained(1)
+	// It gets prefix 2 and the newest state of prefix 1, never the replaced one.
+	if !q.Next(&b, 10) || b.Peers != set(1) || !equalInts(batchKeys(&b), []int{2, 1}) || b.Items[1].Announce != set(0, 1) {
+		t.Fatalf("catch-up batch %v for %v", batchKeys(&b), b.Peers)
+	}
+	q.Advance(&b, set(1))
+	if q.Next(&b, 10) || q.Pending() != 0 || q.Parked() != (PeerSet{}) {
+		t.Fatalf("pending %d parked %v after catching up", q.Pending(), q.Parked())
+	}
+	// Both are at one marker again: the next update is one batch for both.
+	q.Push(upd(3, newer, set(0, 1)))
+	if !q.Next(&b, 10) || b.Peers != set(0, 1) {
+		t.Fatalf("after catching up the members share a batch: %v", b.Peers)
+	}
+	q.Advance(&b, set(0, 1))
+}
+
+// A refusal followed by a drain before Advance is retried, not parked forever.
+func TestQueueDrainDuringSendRetries(t *testing.T) {
+	f := newQueueFixture()
+	q := f.q
+	q.Join(0)
+	q.Push(upd(1, mkAttrs(), set(0)))
+	var b Batch
+	q.Next(&b, 10)
+	q.Drained(0) // the buffer drained between the refusal and Advance
+	if !q.Advance(&b, PeerSet{}) || q.Parked() != (PeerSet{}) {
+		t.Fatal("a member whose buffer drained meanwhile must be retried, not parked")
+	}
+	if !q.Next(&b, 10) || !equalInts(batchKeys(&b), []int{1}) {
+		t.Fatal("retry batch")
+	}
+	q.Advance(&b, set(0))
+}
+
+// End-of-RIB follows what was queued before it, alone in its batch.
+func TestQueueEndOfRIBOrder(t *testing.T) {
+	f := newQueueFixture()
+	q := f.q
+	q.Join(0)
+	q.Push(upd(1, mkAttrs(), set(0)))
+	q.Push(&Update{EndOfRIB: true, Announce: set(0)})
+	q.Push(upd(2, mkAttrs(), set(0)))
+	var b Batch
+	var seq [][]int
+	for q.Next(&b, 10) {
+		seq = append(seq, batchKeys(&b))
+		q.Advance(&b, set(0))
+	}
+	if len(seq) != 3 || !equalInts(seq[0], []int{1}) || !equalInts(seq[1], []int{-1}) || !equalInts(seq[2], []int{2}) {
+		t.Fatalf("batches %v", seq)
+	}
+}
+
+// Replacing the update a batch in flight ends at keeps the batch's place; leaving frees
+// what only the leaver needed.
+func TestQueueReplaceInFlightAndLeave(t *testing.T) {
+	f := newQueueFixture()
+	q := f.q
+	q.Join(0)
+	q.Join(1)
+	a := mkAttrs()
+	u := upd(1, a, set(0, 1))
+	q.Push(u)
+	var b Batch
+	q.Next(&b, 10)
+	if ok, _ := q.Unlink(u); !ok {
+		t.Fatal("in-flight update not unlinked")
+	}
+	q.Push(upd(1, a, set(0, 1)))
+	q.Advance(&b, set(0))
+	if q.Pending() != 1 {
+		t.Fatalf("pending %d", q.Pending())
+	}
+	q.Leave(1) // parked, then gone
+	if !q.Next(&b, 10) || b.Peers != set(0) {
+		t.Fatal("member 0 gets the replacement")
+	}
+	q.Advance(&b, set(0))
+	if q.Pending() != 0 || f.released[a] != 1 {
+		t.Fatalf("pending %d released %d", q.Pending(), f.released[a])
+	}
+	q.Leave(0)
+	q.Push(upd(5, a, set(0)))
+	if q.Pending() != 0 || f.released[a] != 2 {
+		t.Fatal("with no member, nothing is kept")
+	}
+}
