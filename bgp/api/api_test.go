@@ -103,7 +103,8 @@ func newFixture(t *testing.T, net3 byte, deps Deps) *fixture {
 }
 
 // connectSpeaker peers a generated speaker (AS 65010, IPv4 and IPv6) and announces
-// 10.1.{0..n-1}.0/24 (AS path 65010 65020, next hop 198.18.0.1) and 2001:db8:{0..n-1}::/48.
+// 10.1.{0..n-1}.0/24 (AS path 65010 65020, next hop 198.18.0.1) and 2001:db8:{0..n-1}::/48
+// (n above 256 continues in 10.2.0.0/16 and so on).
 func (f *fixture) connectSpeaker(n int) {
 	t := f.t
 	t.Helper()
@@ -132,9 +133,9 @@ func (f *fixture) connectSpeaker(n int) {
 	b.Reset(&opts)
 	for i := range n {
 		b.Announce(proto.IPv4Unicast, attrs, proto.MPNextHop{Addr: netip.MustParseAddr("198.18.0.1")},
-			proto.NLRI{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(i), 0}), 24)})
+			proto.NLRI{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(1 + i>>8), byte(i), 0}), 24)})
 		b.Announce(proto.IPv6Unicast, attrs, proto.MPNextHop{Addr: netip.MustParseAddr("2001:db8:ffff::1")},
-			proto.NLRI{Prefix: netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, byte(i)}), 48)})
+			proto.NLRI{Prefix: netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i >> 8), byte(i)}), 48)})
 	}
 	wire, err := b.AppendMessages(nil)
 	if err != nil {
@@ -600,12 +601,88 @@ func TestWatchPeerEvents(t *testing.T) {
 	if ev := next(); ev.Type != apipb.WatchEventResponse_PeerEvent_STATE || ev.Peer.State.AdminState != apipb.PeerState_DOWN {
 		t.Fatalf("state event %v", ev)
 	}
-	_, err = f.c.WatchEvent(f.ctx, &apipb.WatchEventRequest{Table: &apipb.WatchEventRequest_Table{}})
+	s2, err := f.c.WatchEvent(f.ctx, &apipb.WatchEventRequest{Table: &apipb.WatchEventRequest_Table{
+		Filters: []*apipb.WatchEventRequest_Table_Filter{{Type: apipb.WatchEventRequest_Table_Filter_ADJIN}}}})
 	if err == nil {
-		s2, _ := f.c.WatchEvent(f.ctx, &apipb.WatchEventRequest{Table: &apipb.WatchEventRequest_Table{}})
 		_, err = s2.Recv()
 	}
-	wantCode(t, err, codes.Unimplemented, "table events")
+	wantCode(t, err, codes.Unimplemented, "ADJIN")
+}
+
+// Best-path events: the current best paths first (Init), then changes, withdrawals
+// included.
+func TestWatchBestPaths(t *testing.T) {
+	f := newFixture(t, 86, Deps{})
+	f.connectSpeaker(2)
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	st, err := f.c.WatchEvent(ctx, &apipb.WatchEventRequest{Table: &apipb.WatchEventRequest_Table{
+		Filters: []*apipb.WatchEventRequest_Table_Filter{{Type: apipb.WatchEventRequest_Table_Filter_BEST, Init: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() *apipb.Path {
+		t.Helper()
+		r, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := r.GetTable().GetPaths()
+		if len(ps) != 1 {
+			t.Fatalf("event %v", r)
+		}
+		return ps[0]
+	}
+	nlriOf := func(p *apipb.Path) string {
+		n, err := apiutil.GetNativeNlri(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.String()
+	}
+	var initial []string
+	for range 4 {
+		initial = append(initial, nlriOf(next()))
+	}
+	if strings.Join(initial, " ") != "10.1.0.0/24 10.1.1.0/24 2001:db8::/48 2001:db8:1::/48" {
+		t.Fatalf("initial best paths %v", initial)
+	}
+	p := apiPath(t, "10.66.0.0/16", gobgp.NewPathAttributeOrigin(0), gobgp.NewPathAttributeNextHop("192.0.2.66"))
+	if _, err := f.c.AddPath(f.ctx, &apipb.AddPathRequest{TableType: apipb.TableType_GLOBAL, Path: p}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(); nlriOf(ev) != "10.66.0.0/16" || ev.IsWithdraw || !strings.Contains(describe(t, ev), "nh 192.0.2.66") {
+		t.Fatalf("add event %v", ev)
+	}
+	if _, err := f.c.DeletePath(f.ctx, &apipb.DeletePathRequest{TableType: apipb.TableType_GLOBAL, Path: p}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(); nlriOf(ev) != "10.66.0.0/16" || !ev.IsWithdraw {
+		t.Fatalf("withdraw event %v", ev)
+	}
+}
+
+// A best-path watcher that does not read is cut off once its queue is full.
+func TestSlowTableWatcherIsCutOff(t *testing.T) {
+	f := newFixture(t, 87, Deps{WatchBuffer: 4})
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	st, err := f.c.WatchEvent(ctx, &apipb.WatchEventRequest{Table: &apipb.WatchEventRequest_Table{
+		Filters: []*apipb.WatchEventRequest_Table_Filter{{Type: apipb.WatchEventRequest_Table_Filter_BEST}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6000 best paths come, then go when the speaker leaves: far more events than the
+	// queue and the stream's flow-control window hold, whenever the listener registered.
+	f.connectSpeaker(3000)
+	f.speaker.Close(true)
+	for {
+		_, err := st.Recv()
+		if err != nil {
+			wantCode(t, err, codes.ResourceExhausted, "cut off")
+			return
+		}
+	}
 }
 
 // A watcher whose queue is full is cut off, not buffered without bound.

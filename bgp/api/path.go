@@ -211,12 +211,7 @@ func (cv *converter) age(src *rib.Source) time.Time {
 }
 
 func (cv *converter) path(pfx netip.Prefix, ps *pathSnap) (*apipb.Path, error) {
-	var nlri gobgp.AddrPrefixInterface
-	if pfx.Addr().Is4() {
-		nlri = gobgp.NewIPAddrPrefix(uint8(pfx.Bits()), pfx.Addr().String())
-	} else {
-		nlri = gobgp.NewIPv6AddrPrefix(uint8(pfx.Bits()), pfx.Addr().String())
-	}
+	nlri := nlriOf(pfx)
 	nlri.SetPathIdentifier(ps.id)
 	attrs, ok := cv.attrs[ps.wire]
 	if !ok {
@@ -258,6 +253,14 @@ func (cv *converter) path(pfx netip.Prefix, ps *pathSnap) (*apipb.Path, error) {
 		p.IsFromExternal = ps.src.EBGP
 	}
 	return p, nil
+}
+
+// nlriOf returns GoBGP's NLRI of an IP prefix.
+func nlriOf(pfx netip.Prefix) gobgp.AddrPrefixInterface {
+	if pfx.Addr().Is4() {
+		return gobgp.NewIPAddrPrefix(uint8(pfx.Bits()), pfx.Addr().String())
+	}
+	return gobgp.NewIPv6AddrPrefix(uint8(pfx.Bits()), pfx.Addr().String())
 }
 
 // decodeWire decodes fanout's canonical attribute encoding (4-octet AS numbers, no

@@ -17,18 +17,20 @@ import (
 // errSlowWatcher ends a watch whose client does not keep up.
 var errSlowWatcher = errors.New("slow watcher")
 
-// WatchEvent streams peer events: an INIT event per configured neighbor, END_OF_INIT, then
+// WatchEvent streams table events (see watchTable) or peer events. Peer events: an INIT
+// event per configured neighbor, END_OF_INIT, then
 // a STATE event whenever a neighbor's session state or admin state changes. States are
 // sampled every Deps.PollInterval, so changes that revert within one interval are not seen.
 // Events wait in a bounded buffer (Deps.WatchBuffer); a watcher that lets it fill is cut off
-// with ResourceExhausted rather than allowed to grow memory. Table events (best path,
-// adj-in, end-of-RIB) are not implemented yet.
+// with ResourceExhausted rather than allowed to grow memory.
 func (s *Service) WatchEvent(req *apipb.WatchEventRequest, stream apipb.GobgpApi_WatchEventServer) error {
-	if req.GetTable() != nil {
-		return status.Error(codes.Unimplemented, "WatchEvent for table events (best paths, adj-in, end-of-RIB) is not implemented yet; peer events are")
-	}
-	if req.GetPeer() == nil {
-		return status.Error(codes.InvalidArgument, "WatchEvent: nothing to watch: ask for peer events")
+	switch {
+	case req.GetTable() != nil && req.GetPeer() != nil:
+		return status.Error(codes.Unimplemented, "WatchEvent of peer and table events in one stream is not implemented; open one stream for each")
+	case req.GetTable() != nil:
+		return s.watchTable(req, stream)
+	case req.GetPeer() == nil:
+		return status.Error(codes.InvalidArgument, "WatchEvent: nothing to watch: ask for peer or table events")
 	}
 	last := map[netip.Addr]peerSample{}
 	for _, st := range s.srv.Peers() {
