@@ -329,3 +329,108 @@ func TestExportSharedEncoding(t *testing.T) {
 	}
 	t.Logf("%d UPDATEs encoded once for %d receivers (%d prefixes)", encoded, n, ros[0].Prefixes)
 }
+
+// readRoute reads from a raw peer until an UPDATE announcing something arrives and returns
+// its attributes and IPv4 next hop.
+func readRoute(t testing.TB, r *rawPeer) *proto.Attrs {
+	t.Helper()
+	opts := proto.SessionOptions{AS4: true, EBGP: true}
+	for end := time.Now().Add(waitLimit); time.Now().Before(end); {
+		typ, body, err := r.read(time.Until(end))
+		if err != nil {
+			t.Fatalf("raw receiver: %v", err)
+		}
+		if typ != proto.MsgUpdate {
+			continue
+		}
+		var u proto.Update
+		if err := proto.DecodeUpdate(body, &opts, &u); err != nil {
+			t.Fatalf("raw receiver: %v", err)
+		}
+		if len(u.NLRI) > 0 {
+			return &u.Attrs
+		}
+	}
+	t.Fatal("raw receiver: no route")
+	return nil
+}
+
+// What external peers and route-server clients are sent: eBGP export prepends our AS, sets
+// the next hop to our address and drops the MED (RFC 4271 §5.1); a route server changes
+// none of that (RFC 7947). An unknown optional transitive attribute reaches both with the
+// Partial bit set (RFC 4271 §9), except for a peer configured to strip it. When every
+// session is gone, the RibOuts and every exported attribute set are gone too.
+func TestExportExternalAndUnknownAttribute(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, r, s := exportServer(t, "127.1.54.1")
+	raw := func(a string, as uint32, rs, strip bool) *rawPeer {
+		if err := srv.AddPeer(PeerConfig{Addr: addr(a), PeerAS: as, RSClient: rs, StripUnknownAttrs: strip, Passive: true}); err != nil {
+			t.Fatal(err)
+		}
+		p := dialRaw(t, a, srv.ListenAddrs()[0], 0)
+		p.handshake(as, a, 0, nil)
+		waitState(t, srv, addr(a), Established)
+		return p
+	}
+	ebgp := raw("127.1.54.20", 65020, false, false)
+	stripped := raw("127.1.54.21", 65021, false, true)
+	rsc := raw("127.1.54.22", 65022, true, false)
+
+	spk := genPeer(t, ctx, srv, PeerConfig{Addr: addr("127.1.54.10"), PeerAS: 65010}, gen.CheckRouteServer)
+	opts := spk.Options()
+	var a proto.Attrs
+	for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrMED} {
+		a.Present.Set(typ)
+	}
+	a.ASPath, a.MED = proto.ASSeq(65010, 64999), 42
+	a.Unknown = []proto.RawAttr{{Flags: proto.FlagOptional | proto.FlagTransitive, Type: 200, Value: []byte("opaque")}}
+	wire, err := proto.AppendAttrs(nil, &a, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b proto.UpdateBuilder
+	b.Reset(&opts)
+	b.Announce(proto.IPv4Unicast, wire, proto.MPNextHop{Addr: addr("198.18.4.1")}, proto.NLRI{Prefix: netip.MustParsePrefix("203.0.113.0/24")})
+	msg, err := b.AppendMessages(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spk.Send(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+
+	unknown := func(a *proto.Attrs) *proto.RawAttr {
+		for i := range a.Unknown {
+			if a.Unknown[i].Type == 200 {
+				return &a.Unknown[i]
+			}
+		}
+		return nil
+	}
+	got := readRoute(t, ebgp)
+	if got.ASPath.String() != "65000 65010 64999" || got.NextHop != addr("127.1.54.1") || got.Present.Has(proto.AttrMED) {
+		t.Fatalf("eBGP export: path %v next hop %v MED %v", got.ASPath, got.NextHop, got.Present.Has(proto.AttrMED))
+	}
+	if u := unknown(got); u == nil || u.Flags&proto.FlagPartial == 0 || string(u.Value) != "opaque" {
+		t.Fatalf("unknown transitive attribute %+v: want it passed with Partial", u)
+	}
+	got = readRoute(t, rsc)
+	if got.ASPath.String() != "65010 64999" || got.NextHop != addr("198.18.4.1") || !got.Present.Has(proto.AttrMED) || got.MED != 42 {
+		t.Fatalf("route server export: path %v next hop %v MED %d", got.ASPath, got.NextHop, got.MED)
+	}
+	if u := unknown(got); u == nil || u.Flags&proto.FlagPartial == 0 {
+		t.Fatalf("unknown transitive attribute %+v: want it passed with Partial", u)
+	}
+	if got = readRoute(t, stripped); unknown(got) != nil {
+		t.Fatal("unknown attribute sent to a peer that strips them")
+	}
+
+	spk.Close(true)
+	for _, p := range []*rawPeer{ebgp, stripped, rsc} {
+		p.nc.Close()
+	}
+	eventually(t, "RibOuts and exported sets released", func() bool {
+		return len(ribOutsNow(t, s, r)) == 0 && r.ExportAttrs().Len() == 0 && r.Attrs().Len() == 0
+	})
+}
