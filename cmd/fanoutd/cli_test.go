@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -130,6 +131,62 @@ func TestCLIAgainstDaemon(t *testing.T) {
 			}
 		}
 	}
+	// monitor starts a long-running CLI command (bounded by a timeout); await waits for an
+	// output line matching a pattern; stop kills it and waits.
+	type monitor struct {
+		lines <-chan string
+		stop  func()
+	}
+	startMonitor := func(args ...string) *monitor {
+		t.Helper()
+		mctx, mcancel := context.WithTimeout(ctx, 60*time.Second)
+		args = append([]string{"-u", fAddr.String(), "-p", fmt.Sprint(apiPort)}, args...)
+		cmd := exec.CommandContext(mctx, cli, args...)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan string, 64)
+		go func() {
+			defer close(ch)
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				select {
+				case ch <- sc.Text():
+				case <-mctx.Done():
+					return
+				}
+			}
+		}()
+		return &monitor{lines: ch, stop: func() {
+			mcancel()
+			for range ch {
+			}
+			cmd.Wait()
+		}}
+	}
+	await := func(m *monitor, pattern string) string {
+		t.Helper()
+		re := regexp.MustCompile(pattern)
+		timeout := time.After(20 * time.Second)
+		for {
+			select {
+			case l, ok := <-m.lines:
+				if !ok {
+					t.Fatalf("monitor ended before a line matched %q", pattern)
+				}
+				if re.MatchString(l) {
+					return l
+				}
+			case <-timeout:
+				t.Fatalf("no monitor line matched %q", pattern)
+			}
+		}
+	}
+
 	// gobgpd's own CLI adds a route there.
 	host, gAPI, _ := net.SplitHostPort(g.Control())
 	gcli := exec.CommandContext(ctx, cli, "-u", host, "-p", gAPI, "global", "rib", "add", "10.99.0.0/24", "nexthop", "198.18.0.1", "med", "20", "community", "65000:7")
@@ -231,6 +288,16 @@ func TestCLIAgainstDaemon(t *testing.T) {
 			strings.Contains(gobgp("global", "rib", "-a", "ipv6", "2001:db8:50::/48"), "Network not in table")
 	})
 
+	// monitor global rib --current: the current best paths, then changes as they happen.
+	mon := startMonitor("monitor", "global", "rib", "--current")
+	l := await(mon, `\[ROUTE\] 10\.99\.0\.0/24 via 198\.18\.0\.1 aspath \[65000\]`)
+	t.Logf("gobgp monitor global rib --current: %s", l)
+	gobgp("global", "rib", "add", "10.77.0.0/24", "nexthop", "192.0.2.77")
+	t.Logf("gobgp monitor global rib: %s", await(mon, `\[ROUTE\] 10\.77\.0\.0/24 via 192\.0\.2\.77 aspath \[\] attrs \[\{Origin: \?\} \{LocalPref: 100\}\]`))
+	gobgp("global", "rib", "del", "10.77.0.0/24")
+	t.Logf("gobgp monitor global rib: %s", await(mon, `\[DELROUTE\] 10\.77\.0\.0/24 `))
+	mon.stop()
+
 	// Neighbors: add and delete.
 	gobgp("neighbor", "add", "127.1.32.20", "as", "65020")
 	want("neighbor (added)", gobgp("neighbor"), `^127\.1\.32\.20\s+65020\s+never\s+(Active|Idle|Connect)\s+\|\s+0\s+0$`)
@@ -252,10 +319,17 @@ func TestCLIAgainstDaemon(t *testing.T) {
 
 	// Disable, enable, shutdown: the state column follows, and the session comes back.
 	established := func() bool { st, _ := d.srv.Peer(gAddr); return st.State == bgp.Established }
+	mon = startMonitor("monitor", "neighbor", "127.1.32.1")
+	// The CLI prints state changes only: give the watch a moment to take its initial
+	// snapshot, so the disable below is a change it sees.
+	time.Sleep(500 * time.Millisecond)
 	gobgp("neighbor", "127.1.32.1", "disable")
 	want("neighbor (disabled)", gobgp("neighbor"), `^127\.1\.32\.1\s+65000\s+\S+\s+Idle\(Admin\)\s+\|\s+0\s+0$`)
+	t.Logf("gobgp monitor neighbor: %s", await(mon, `\[NEIGH\] 127\.1\.32\.1 fsm: IDLE admin: DOWN$`))
 	gobgp("neighbor", "127.1.32.1", "enable")
 	waitFor(t, "the session back after enable", established)
+	t.Logf("gobgp monitor neighbor: %s", await(mon, `\[NEIGH\] 127\.1\.32\.1 fsm: ESTABLISHED admin: UP$`))
+	mon.stop()
 	out = gobgp("neighbor", "127.1.32.1", "shutdown")
 	want("neighbor shutdown", out, "deprecated")
 	want("neighbor (shut down)", gobgp("neighbor"), `^127\.1\.32\.1\s+65000\s+\S+\s+Idle\(Admin\)`)
