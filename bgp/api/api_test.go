@@ -706,3 +706,71 @@ func TestSlowWatcherIsCutOff(t *testing.T) {
 		t.Fatalf("cause %v", context.Cause(ctx))
 	}
 }
+
+// ListPath over a table of 40k paths while another 40k arrive: the stream is complete for
+// what was there before it began, sorted, and routing goes on meanwhile (the walk runs in
+// low-priority slices between the partitions' batches).
+func TestListPathWhileRouting(t *testing.T) {
+	f := newFixture(t, 88, Deps{})
+	f.connectSpeaker(20000) // 20k IPv4 + 20k IPv6 from 127.1.88.10
+	second := netip.MustParseAddr("127.1.88.11")
+	if err := f.srv.AddPeer(bgp.PeerConfig{Addr: second, PeerAS: 65011, Passive: true}); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := gen.Dial(f.ctx, gen.SessionConfig{Name: "second", Local: second, Remote: f.srv.ListenAddrs()[0],
+		AS: 65011, PeerAS: 65000, Table: gen.NewTable(false, gen.CheckRouteServer)}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close(true)
+	opts := sp.Options()
+	var a proto.Attrs
+	a.Present.Set(proto.AttrOrigin)
+	a.Present.Set(proto.AttrASPath)
+	a.ASPath = proto.ASSeq(65011)
+	attrs, err := proto.AppendAttrs(nil, &a, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b proto.UpdateBuilder
+	b.Reset(&opts)
+	for i := range 40000 {
+		b.Announce(proto.IPv4Unicast, attrs, proto.MPNextHop{Addr: netip.MustParseAddr("198.18.0.11")},
+			proto.NLRI{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), 32)})
+	}
+	wire, err := b.AppendMessages(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- sp.Send(f.ctx, wire) }()
+	ds, err := f.listPath(&apipb.ListPathRequest{TableType: apipb.TableType_GLOBAL, Family: ipv4UC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	during, _ := f.srv.Peer(second)
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	first := 0
+	prev := netip.Prefix{}
+	for i, d := range ds {
+		p := netip.MustParsePrefix(d.Prefix)
+		if i > 0 && comparePrefix(prev, p) >= 0 {
+			t.Fatalf("not sorted: %v then %v", prev, p)
+		}
+		prev = p
+		if netip.MustParsePrefix("10.0.0.0/8").Contains(p.Addr()) {
+			first++
+		}
+	}
+	if first != 20000 {
+		t.Fatalf("%d of the first speaker's 20000 prefixes listed", first)
+	}
+	eventually(t, "the second speaker's routes", func() bool {
+		st, _ := f.srv.Peer(second)
+		return st.Counters.PrefixesReceived == 40000
+	})
+	t.Logf("listed %d destinations; the second speaker had %d of its 40000 routes applied when the listing ended",
+		len(ds), during.Counters.PrefixesReceived)
+}
