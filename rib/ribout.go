@@ -3,6 +3,7 @@ package rib
 import (
 	"fmt"
 	"net/netip"
+	"weak"
 
 	"github.com/fanoutd/fanout/db"
 	"github.com/fanoutd/fanout/sched"
@@ -50,7 +51,9 @@ type advState struct {
 	attrs   *Attrs // one reference; nil when nothing is advertised
 	label   Label
 	adv     PeerSet // members that hold attrs or will once the queue drains
-	pending *Update // the last update queued for the prefix (maybe already sent)
+	// pending is the last update queued for the prefix, while it may still be queued. Weak:
+	// once the queue has freed it nothing keeps its memory alive.
+	pending weak.Pointer[Update]
 }
 
 // NewRibOut builds the RibOut of pol on table t. Exported sets are interned in attrs
@@ -244,13 +247,14 @@ func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
 	var ann, wd PeerSet
 	var unlinked bool
 	var sent PeerSet
+	var u *Update
 	if st != nil {
-		unlinked, sent = r.Queue.Unlink(st.pending)
+		u = st.pending.Value()
+		unlinked, sent = r.Queue.Unlink(u)
 	}
 	if unlinked {
 		// The unsent update is replaced: the new one carries what it would still have
 		// sent to the members it has not reached yet.
-		u := st.pending
 		if u.Attrs == out && u.Label == label {
 			ann = u.Announce.AndNot(sent).Or(targets.AndNot(adv)).Or(force).And(targets)
 		} else {
@@ -260,11 +264,7 @@ func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
 		if u.Attrs != nil {
 			r.attrs.Release(u.Attrs)
 		}
-		st.pending = nil
 	} else {
-		if st != nil {
-			st.pending = nil // sent to every member already (or never queued)
-		}
 		if st != nil && st.attrs == out && st.label == label {
 			ann = targets.AndNot(adv).Or(force)
 		} else {
@@ -279,6 +279,7 @@ func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
 		st = &advState{}
 		e.SetState(r.id, st)
 	}
+	st.pending = weak.Pointer[Update]{} // sent to every member already, or replaced below
 	if st.attrs != out {
 		if st.attrs != nil {
 			r.attrs.Release(st.attrs)
@@ -297,10 +298,10 @@ func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
 		if out != nil {
 			r.attrs.Ref(out)
 		}
-		st.pending = u
+		st.pending = weak.Make(u)
 		r.Queue.Push(u)
 	}
-	if st.attrs == nil && st.pending == nil {
+	if st.attrs == nil && st.pending.Value() == nil {
 		e.SetState(r.id, nil)
 	}
 }

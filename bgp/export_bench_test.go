@@ -1,0 +1,164 @@
+package bgp
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fanoutd/fanout/bench/gen"
+	"github.com/fanoutd/fanout/proto"
+	"github.com/fanoutd/fanout/sched"
+)
+
+// BenchmarkExportFanIn: 10 internal non-client speakers each announce 100,000 distinct
+// prefixes (1,000 sets of 100) at once over real loopback sessions; one route-reflector
+// client (the monitor) receives every route, reflected. The time runs from the first byte
+// sent until the monitor holds all 1,000,000 prefixes. The speakers are sent nothing (RFC
+// 4456 §6: non-client routes go to clients only). One iteration is one full load: run with
+// -benchtime=1x.
+func BenchmarkExportFanIn(b *testing.B) {
+	const peers, perPeer, perSet = 10, 100_000, 100
+	msgs := make([][]byte, peers)
+	for i := range msgs {
+		msgs[i] = fanInLoad(b, i, perPeer, perSet)
+	}
+	for _, workers := range []int{2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			for range b.N {
+				fanInOnce(b, workers, msgs, peers*perPeer)
+			}
+		})
+	}
+}
+
+// fanInLoad encodes speaker i's announcements for an internal session: /25s in
+// 16+i.0.0.0/8, LOCAL_PREF 100, AS path 65010+i then a per-set AS.
+func fanInLoad(b *testing.B, i, n, perSet int) []byte {
+	opts := &proto.SessionOptions{AS4: true}
+	var bld proto.UpdateBuilder
+	bld.Reset(opts)
+	var out []byte
+	ns := make([]proto.NLRI, 0, perSet)
+	for set := 0; set < n/perSet; set++ {
+		var a proto.Attrs
+		for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrMED, proto.AttrLocalPref} {
+			a.Present.Set(typ)
+		}
+		a.ASPath = proto.ASSeq(uint32(65010+i), uint32(100000+set))
+		a.MED, a.LocalPref = uint32(set%7), 100
+		attrs, err := proto.AppendAttrs(nil, &a, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ns = ns[:0]
+		for k := 0; k < perSet; k++ {
+			v := uint32(16+i)<<24 | uint32(set*perSet+k)<<7
+			ns = append(ns, proto.NLRI{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 25)})
+		}
+		bld.Announce(proto.IPv4Unicast, attrs, proto.MPNextHop{Addr: netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)})}, ns...)
+		if set%50 == 49 {
+			if out, err = bld.AppendMessages(out); err != nil {
+				b.Fatal(err)
+			}
+			bld.Reset(opts)
+		}
+	}
+	out, err := bld.AppendMessages(out)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+func fanInOnce(b *testing.B, workers int, msgs [][]byte, want int) {
+	b.StopTimer()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := sched.New(sched.WithWorkers(workers))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	r, err := NewRIB(rctx, s, zap.NewNop(), RIBConfig{LocalAS: 65000, RouterID: netip.MustParseAddr("10.255.0.1"), Partitions: workers})
+	if err != nil {
+		b.Fatal(err)
+	}
+	local := netip.MustParseAddr("127.1.55.1")
+	srv, err := New(ServerConfig{AS: 65000, RouterID: netip.MustParseAddr("10.255.0.1"), ListenAddrs: []netip.Addr{local}},
+		Deps{Scheduler: s, Routing: r})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	remote := srv.ListenAddrs()[0]
+	monAddr := netip.MustParseAddr("127.1.55.100")
+	if err := srv.AddPeer(PeerConfig{Addr: monAddr, PeerAS: 65000, RRClient: true, Passive: true}); err != nil {
+		b.Fatal(err)
+	}
+	mon, err := gen.Dial(ctx, gen.SessionConfig{Name: "monitor", Local: monAddr, Remote: remote, AS: 65000, PeerAS: 65000,
+		Table: gen.NewTable(true, gen.CheckNextHop)}, time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mon.Close(true)
+	sess := make([]*gen.Session, len(msgs))
+	for i := range msgs {
+		a := netip.AddrFrom4([4]byte{127, 1, 55, byte(10 + i)})
+		if err := srv.AddPeer(PeerConfig{Addr: a, PeerAS: 65000, Passive: true}); err != nil {
+			b.Fatal(err)
+		}
+		sess[i], err = gen.Dial(ctx, gen.SessionConfig{Name: fmt.Sprint("speaker-", i), Local: a, Remote: remote,
+			AS: 65000, PeerAS: 65000, Table: gen.NewTable(false, gen.CheckNextHop)}, time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sess[i].Close(true)
+	}
+	for mon.Table().Stats().EndOfRIBs == 0 {
+		if ctx.Err() != nil {
+			b.Fatal("monitor never got its End-of-RIB")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var ru0 runtime.MemStats
+	runtime.ReadMemStats(&ru0)
+	b.StartTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range sess {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sess[i].Send(ctx, msgs[i]); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	for mon.Table().Stats().Held < want {
+		if ctx.Err() != nil {
+			b.Fatalf("monitor holds %d of %d prefixes", mon.Table().Stats().Held, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	wg.Wait()
+	st := mon.Table().Stats()
+	b.ReportMetric(elapsed.Seconds(), "s/load")
+	b.ReportMetric(float64(want)/elapsed.Seconds(), "routes/s")
+	b.ReportMetric(float64(st.Updates), "updates")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "MiB-heap-sys")
+}
