@@ -48,9 +48,9 @@ type RibOut struct {
 // advState is a RibOut's state on one entry: what it last queued for the prefix and which
 // members hold (or are about to be sent) it. Owned by the entry's partition tasks.
 type advState struct {
-	attrs   *Attrs // one reference; nil when nothing is advertised
-	label   Label
-	adv     PeerSet // members that hold attrs or will once the queue drains
+	attrs *Attrs // one reference; nil when nothing is advertised
+	label Label
+	adv   PeerSet // members that hold attrs or will once the queue drains
 	// pending is the last update queued for the prefix, while it may still be queued. Weak:
 	// once the queue has freed it nothing keeps its memory alive.
 	pending weak.Pointer[Update]
