@@ -551,11 +551,24 @@ func TestUnimplementedNamesTheRPC(t *testing.T) {
 	wantCode(t, err, codes.Unimplemented, "StartBgp", "fanout")
 	_, err = f.c.AddVrf(f.ctx, &apipb.AddVrfRequest{})
 	wantCode(t, err, codes.Unimplemented, "AddVrf")
-	st, err := f.c.ListVrf(f.ctx, &apipb.ListVrfRequest{})
+	st, err := f.c.ListPolicy(f.ctx, &apipb.ListPolicyRequest{})
 	if err == nil {
 		_, err = st.Recv()
 	}
-	wantCode(t, err, codes.Unimplemented, "ListVrf")
+	wantCode(t, err, codes.Unimplemented, "ListPolicy")
+	// ListVrf answers truthfully: there are none.
+	vs, err := f.c.ListVrf(f.ctx, &apipb.ListVrfRequest{})
+	if err == nil {
+		_, err = vs.Recv()
+	}
+	if err != io.EOF {
+		t.Fatalf("ListVrf: %v, want an empty list", err)
+	}
+	vs, err = f.c.ListVrf(f.ctx, &apipb.ListVrfRequest{Name: "red"})
+	if err == nil {
+		_, err = vs.Recv()
+	}
+	wantCode(t, err, codes.NotFound, "red")
 }
 
 func TestSetLogLevel(t *testing.T) {

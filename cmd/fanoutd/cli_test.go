@@ -271,6 +271,14 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	}
 	t.Logf("gobgp neighbor 127.1.32.1 adj-in:\n%s", out)
 
+	// VRFs: there are none, and a VRF's table says why it cannot be shown.
+	if out := gobgp("vrf"); strings.TrimSpace(out) != "" && !regexp.MustCompile(`^\s*Name\s+RD`).MatchString(out) {
+		t.Errorf("gobgp vrf: %q", out)
+	}
+	if out := run(false, "vrf", "red", "rib"); !strings.Contains(out, "no VRFs") {
+		t.Errorf("gobgp vrf red rib: %s", out)
+	}
+
 	// Local routes: add, see, delete.
 	gobgp("global", "rib", "add", "10.50.0.0/24", "nexthop", "192.0.2.9", "med", "7")
 	gobgp("global", "rib", "add", "-a", "ipv6", "2001:db8:50::/48", "nexthop", "2001:db8::9")
