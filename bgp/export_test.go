@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func genPeer(t testing.TB, ctx context.Context, srv *Server, cfg PeerConfig, che
 		t.Fatal(err)
 	}
 	s, err := gen.Dial(ctx, gen.SessionConfig{Name: cfg.Addr.String(), Local: cfg.Addr, Remote: srv.ListenAddrs()[0],
-		AS: cfg.PeerAS, PeerAS: 65000, Table: gen.NewTable(true, check)}, 50*time.Millisecond)
+		AS: cfg.PeerAS, PeerAS: 65000, IPv6: slices.Contains(cfg.Families, proto.IPv6Unicast), Table: gen.NewTable(true, check)}, 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,11 @@ func sendRoutes(t testing.TB, ctx context.Context, s *gen.Session, rib *gen.Spea
 	var b proto.UpdateBuilder
 	b.Reset(&opts)
 	for _, p := range wd {
-		b.Withdraw(proto.IPv4Unicast, proto.NLRI{Prefix: p})
+		fam := proto.IPv4Unicast
+		if p.Addr().Is6() {
+			fam = proto.IPv6Unicast
+		}
+		b.Withdraw(fam, proto.NLRI{Prefix: p})
 		delete(rib.RIB, p)
 	}
 	enc := map[*gen.AttrSet][]byte{}
@@ -103,7 +108,11 @@ func sendRoutes(t testing.TB, ctx context.Context, s *gen.Session, rib *gen.Spea
 		if enc[a] == nil {
 			enc[a] = attrsOf(t, a, &opts)
 		}
-		b.Announce(proto.IPv4Unicast, enc[a], proto.MPNextHop{Addr: a.NextHop4}, proto.NLRI{Prefix: p})
+		fam, nh := proto.IPv4Unicast, a.NextHop4
+		if p.Addr().Is6() {
+			fam, nh = proto.IPv6Unicast, a.NextHop6
+		}
+		b.Announce(fam, enc[a], proto.MPNextHop{Addr: nh}, proto.NLRI{Prefix: p})
 		rib.RIB[p] = a
 	}
 	out, err := b.AppendMessages(nil)
@@ -433,4 +442,46 @@ func TestExportExternalAndUnknownAttribute(t *testing.T) {
 	eventually(t, "RibOuts and exported sets released", func() bool {
 		return len(ribOutsNow(t, s, r)) == 0 && r.ExportAttrs().Len() == 0 && r.Attrs().Len() == 0
 	})
+}
+
+// prefixes6 returns n /48s from base.
+func prefixes6(base string, n int) []netip.Prefix {
+	a := netip.MustParseAddr(base).As16()
+	out := make([]netip.Prefix, n)
+	for i := range out {
+		b := a
+		binary.BigEndian.PutUint16(b[4:], uint16(i))
+		out[i] = netip.PrefixFrom(netip.AddrFrom16(b), 48)
+	}
+	return out
+}
+
+// IPv4 and IPv6 unicast through one route server: each session joins two RibOuts (one per
+// family), which its session links into one scheduling group.
+func TestExportTwoFamilies(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, r, s := exportServer(t, "127.1.56.1")
+	fams := []proto.Family{proto.IPv4Unicast, proto.IPv6Unicast}
+	spk := genPeer(t, ctx, srv, PeerConfig{Addr: addr("127.1.56.10"), PeerAS: 65010, RSClient: true, Families: fams}, gen.CheckRouteServer)
+	var rcv []*gen.Session
+	var addrs []netip.Addr
+	for i := range 3 {
+		a := netip.AddrFrom4([4]byte{127, 1, 56, byte(20 + i)})
+		addrs = append(addrs, a)
+		rcv = append(rcv, genPeer(t, ctx, srv, PeerConfig{Addr: a, PeerAS: uint32(65020 + i), RSClient: true, Families: fams}, gen.CheckRouteServer))
+	}
+	model := &gen.Model{Role: targets.RouteServer, Check: gen.CheckRouteServer,
+		Speakers: []*gen.SpeakerRIB{{Peer: gen.Peer{Addr: addr("127.1.56.10")}, RIB: map[netip.Prefix]*gen.AttrSet{}}}}
+	a := &gen.AttrSet{ASPath: proto.ASSeq(65010, 64512), HasMED: true, MED: 3, NextHop4: addr("198.18.5.1"), NextHop6: addr("2001:db8::1")}
+	sendRoutes(t, ctx, spk, model.Speakers[0], routesOf(prefixes("10.6.0.0", 500), a), nil)
+	sendRoutes(t, ctx, spk, model.Speakers[0], routesOf(prefixes6("2001:db8:100::", 500), a), nil)
+	expectTables(t, "both families", model, rcv, addrs)
+	sendRoutes(t, ctx, spk, model.Speakers[0], nil, prefixes6("2001:db8:100::", 200))
+	expectTables(t, "after IPv6 withdrawals", model, rcv, addrs)
+
+	ros := ribOutsNow(t, s, r)
+	if len(ros) != 2 || ros[0].Group != ros[1].Group || ros[0].Policy.Family == ros[1].Policy.Family {
+		t.Fatalf("RibOuts %+v: want one per family, in one scheduling group", ros)
+	}
 }
