@@ -787,3 +787,34 @@ func TestListPathWhileRouting(t *testing.T) {
 	t.Logf("listed %d destinations; the second speaker had %d of its 40000 routes applied when the listing ended",
 		len(ds), during.Counters.PrefixesReceived)
 }
+
+// AddPathStream adds each path as AddPath does; an invalid one ends the stream with
+// InvalidArgument naming it, and the paths before it stay.
+func TestAddPathStream(t *testing.T) {
+	f := newFixture(t, 89, Deps{})
+	st, err := f.c.AddPathStream(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin, nh := gobgp.NewPathAttributeOrigin(0), gobgp.NewPathAttributeNextHop("192.0.2.1")
+	if err := st.Send(&apipb.AddPathStreamRequest{TableType: apipb.TableType_GLOBAL, Paths: []*apipb.Path{
+		apiPath(t, "10.20.0.0/16", origin, nh), apiPath(t, "10.21.0.0/16", origin, nh)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CloseAndRecv(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the streamed paths", func() bool { return f.svc.local.Counters().Received.Load() == 2 })
+
+	st, err = f.c.AddPathStream(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&apipb.AddPathStreamRequest{TableType: apipb.TableType_GLOBAL, Paths: []*apipb.Path{
+		apiPath(t, "10.22.0.0/16", origin, nh), apiPath(t, "10.23.0.0/16", origin)}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.CloseAndRecv()
+	wantCode(t, err, codes.InvalidArgument, "path 1 of the stream", "NEXT_HOP")
+	eventually(t, "the valid path before the invalid one", func() bool { return f.svc.local.Counters().Received.Load() == 3 })
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	apipb "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	gobgp "github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -373,12 +375,49 @@ func (s *Service) AddPath(ctx context.Context, req *apipb.AddPathRequest) (*apip
 	if req.GetTableType() != apipb.TableType_GLOBAL {
 		return nil, status.Errorf(codes.Unimplemented, "AddPath to the %v table is not implemented: only the global table", req.GetTableType())
 	}
-	fam, nlri, attrs, err := s.routeOf("AddPath", req.GetPath())
-	if err != nil {
+	if err := s.addPath(ctx, "AddPath", req.GetPath()); err != nil {
 		return nil, err
 	}
-	if req.GetPath().GetIsWithdraw() {
-		return nil, status.Error(codes.InvalidArgument, "AddPath: the path is marked as a withdrawal; use DeletePath")
+	return &apipb.AddPathResponse{}, nil
+}
+
+// AddPathStream originates the paths of a stream of requests (`gobgp mrt inject global`),
+// each validated as by AddPath. An invalid path ends the stream with InvalidArgument naming
+// it; the paths before it stay.
+func (s *Service) AddPathStream(stream apipb.GobgpApi_AddPathStreamServer) error {
+	ctx := stream.Context()
+	n := 0
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(&emptypb.Empty{})
+		}
+		if err != nil {
+			return err
+		}
+		if req.GetTableType() != apipb.TableType_GLOBAL {
+			return status.Errorf(codes.Unimplemented, "AddPathStream to the %v table is not implemented: only the global table", req.GetTableType())
+		}
+		for _, p := range req.GetPaths() {
+			if err := s.addPath(ctx, "AddPathStream", p); err != nil {
+				st, _ := status.FromError(err)
+				// The CLI (mrt inject) does not read the answer: say it in the log too.
+				s.log.Warn("AddPathStream ended on an invalid path", zap.Int("added", n), zap.String("reason", st.Message()))
+				return status.Errorf(st.Code(), "path %d of the stream: %s (the %d before it were added)", n, st.Message(), n)
+			}
+			n++
+		}
+	}
+}
+
+// addPath validates one path and hands it to the local origin.
+func (s *Service) addPath(ctx context.Context, what string, path *apipb.Path) error {
+	fam, nlri, attrs, err := s.routeOf(what, path)
+	if err != nil {
+		return err
+	}
+	if path.GetIsWithdraw() {
+		return status.Errorf(codes.InvalidArgument, "%s: the path is marked as a withdrawal; use DeletePath", what)
 	}
 	var enc []byte
 	var nlris []byte
@@ -404,12 +443,12 @@ func (s *Service) AddPath(ctx context.Context, req *apipb.AddPathRequest) (*apip
 		switch a := a.(type) {
 		case *gobgp.PathAttributeMpReachNLRI:
 			if fam == proto.IPv4Unicast {
-				return nil, status.Error(codes.InvalidArgument, "AddPath: an ipv4-unicast path takes its next hop from NEXT_HOP, not MP_REACH_NLRI")
+				return status.Errorf(codes.InvalidArgument, "%s: an ipv4-unicast path takes its next hop from NEXT_HOP, not MP_REACH_NLRI", what)
 			}
 			// Announce exactly the path's prefix with the attribute's next hop.
 			nh := a.Nexthop
 			if nh == nil {
-				return nil, status.Error(codes.InvalidArgument, "AddPath: MP_REACH_NLRI has no next hop")
+				return status.Errorf(codes.InvalidArgument, "%s: MP_REACH_NLRI has no next hop", what)
 			}
 			mp := gobgp.NewPathAttributeMpReachNLRI(nh.String(), []gobgp.AddrPrefixInterface{nlri})
 			if a.LinkLocalNexthop != nil {
@@ -417,36 +456,33 @@ func (s *Service) AddPath(ctx context.Context, req *apipb.AddPathRequest) (*apip
 			}
 			b, err := mp.Serialize()
 			if err != nil {
-				return nil, status.Errorf(codes.InvalidArgument, "AddPath: MP_REACH_NLRI: %v", err)
+				return status.Errorf(codes.InvalidArgument, "%s: MP_REACH_NLRI: %v", what, err)
 			}
 			enc = append(enc, b...)
 			sawMP = true
 			continue
 		case *gobgp.PathAttributeMpUnreachNLRI:
-			return nil, status.Error(codes.InvalidArgument, "AddPath: a path to add cannot carry MP_UNREACH_NLRI")
+			return status.Errorf(codes.InvalidArgument, "%s: a path to add cannot carry MP_UNREACH_NLRI", what)
 		case *gobgp.PathAttributeNextHop:
 			if fam != proto.IPv4Unicast {
-				return nil, status.Errorf(codes.InvalidArgument, "AddPath: a %s path takes its next hop from MP_REACH_NLRI, not NEXT_HOP", fam)
+				return status.Errorf(codes.InvalidArgument, "%s: a %s path takes its next hop from MP_REACH_NLRI, not NEXT_HOP", what, fam)
 			}
 		}
 		b, err := a.Serialize()
 		if err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "AddPath: attribute %v: %v", a.GetType(), err)
+			return status.Errorf(codes.InvalidArgument, "%s: attribute %v: %v", what, a.GetType(), err)
 		}
 		enc = append(enc, b...)
 	}
 	if fam == proto.IPv6Unicast && !sawMP {
-		return nil, status.Error(codes.InvalidArgument, "AddPath: an ipv6-unicast path needs MP_REACH_NLRI with its next hop")
+		return status.Errorf(codes.InvalidArgument, "%s: an ipv6-unicast path needs MP_REACH_NLRI with its next hop", what)
 	}
 	if fam == proto.IPv4Unicast {
 		if nlris, err = nlri.Serialize(); err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "AddPath: prefix %s: %v", nlri, err)
+			return status.Errorf(codes.InvalidArgument, "%s: prefix %s: %v", what, nlri, err)
 		}
 	}
-	if err := s.applyLocal(ctx, "AddPath", updateBody(nil, enc, nlris)); err != nil {
-		return nil, err
-	}
-	return &apipb.AddPathResponse{}, nil
+	return s.applyLocal(ctx, what, updateBody(nil, enc, nlris))
 }
 
 // updateBody builds an UPDATE body from withdrawn routes, attributes and NLRI.
