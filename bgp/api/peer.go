@@ -127,12 +127,7 @@ func (s *Service) apiPeer(cfg bgp.PeerConfig, st bgp.PeerStatus) *apipb.Peer {
 	if le := st.LastError; le != nil && st.State != bgp.Established {
 		p.Timers.State.Downtime = timestamppb.New(le.At)
 	}
-	var local []gobgp.ParameterCapabilityInterface
-	for _, f := range cfg.Families {
-		local = append(local, gobgp.NewCapMultiProtocol(gobgp.AfiSafiToRouteFamily(uint16(f.AFI), uint8(f.SAFI))))
-	}
-	local = append(local, gobgp.NewCapRouteRefresh(), gobgp.NewCapFourOctetASNumber(cfg.LocalAS))
-	p.State.LocalCap, _ = apiutil.MarshalCapabilities(local)
+	p.State.LocalCap, _ = apiutil.MarshalCapabilities(apiCaps(localCaps(cfg)))
 	if sess := st.Session; sess != nil {
 		p.State.RouterId = sess.RouterID.String()
 		p.State.PeerAsn = sess.PeerAS
@@ -140,17 +135,7 @@ func (s *Service) apiPeer(cfg bgp.PeerConfig, st bgp.PeerStatus) *apipb.Peer {
 			p.Transport.LocalAddress = sess.LocalAddr.String()
 		}
 		if pc := st.PeerCapabilities; pc != nil {
-			var remote []gobgp.ParameterCapabilityInterface
-			for _, f := range pc.Multiprotocol {
-				remote = append(remote, gobgp.NewCapMultiProtocol(gobgp.AfiSafiToRouteFamily(uint16(f.AFI), uint8(f.SAFI))))
-			}
-			if pc.RouteRefresh {
-				remote = append(remote, gobgp.NewCapRouteRefresh())
-			}
-			if pc.HasAS4 {
-				remote = append(remote, gobgp.NewCapFourOctetASNumber(pc.AS4))
-			}
-			p.State.RemoteCap, _ = apiutil.MarshalCapabilities(remote)
+			p.State.RemoteCap, _ = apiutil.MarshalCapabilities(apiCaps(pc))
 		}
 	}
 	for i, f := range cfg.Families {
@@ -169,6 +154,60 @@ func (s *Service) apiPeer(cfg bgp.PeerConfig, st bgp.PeerStatus) *apipb.Peer {
 		p.AfiSafis = append(p.AfiSafis, af)
 	}
 	return p
+}
+
+// localCaps are the capabilities fanout announces to a peer with configuration cfg (as
+// the bgp package builds its OPEN).
+func localCaps(cfg bgp.PeerConfig) *proto.Capabilities {
+	c := &proto.Capabilities{Multiprotocol: cfg.Families, RouteRefresh: true, HasAS4: true, AS4: cfg.LocalAS,
+		ExtendedMessage: cfg.ExtendedMessage}
+	for _, f := range cfg.AddPathReceive {
+		c.AddPath = append(c.AddPath, proto.AddPathFamily{Family: f, Mode: proto.AddPathReceive})
+	}
+	if cfg.GracefulRestart.Enabled {
+		c.GracefulRestart.Present = true
+		c.GracefulRestart.Time = uint16(min(cfg.GracefulRestart.RestartTime/time.Second, 4095))
+		for _, f := range cfg.Families {
+			c.GracefulRestart.Families = append(c.GracefulRestart.Families, proto.GRFamily{Family: f})
+		}
+	}
+	return c
+}
+
+// apiCaps converts capabilities into GoBGP's types, for `gobgp neighbor <addr>`.
+func apiCaps(c *proto.Capabilities) []gobgp.ParameterCapabilityInterface {
+	rf := func(f proto.Family) gobgp.RouteFamily {
+		return gobgp.AfiSafiToRouteFamily(uint16(f.AFI), uint8(f.SAFI))
+	}
+	var out []gobgp.ParameterCapabilityInterface
+	for _, f := range c.Multiprotocol {
+		out = append(out, gobgp.NewCapMultiProtocol(rf(f)))
+	}
+	if c.RouteRefresh {
+		out = append(out, gobgp.NewCapRouteRefresh())
+	}
+	if c.EnhancedRouteRefresh {
+		out = append(out, gobgp.NewCapEnhancedRouteRefresh())
+	}
+	if c.HasAS4 {
+		out = append(out, gobgp.NewCapFourOctetASNumber(c.AS4))
+	}
+	// GoBGP's packet library has no extended-message capability type: it is not shown.
+	if len(c.AddPath) > 0 {
+		var ts []*gobgp.CapAddPathTuple
+		for _, a := range c.AddPath {
+			ts = append(ts, gobgp.NewCapAddPathTuple(rf(a.Family), gobgp.BGPAddPathMode(a.Mode)))
+		}
+		out = append(out, gobgp.NewCapAddPath(ts))
+	}
+	if g := c.GracefulRestart; g.Present {
+		var ts []*gobgp.CapGracefulRestartTuple
+		for _, f := range g.Families {
+			ts = append(ts, gobgp.NewCapGracefulRestartTuple(rf(f.Family), f.Flags&0x80 != 0))
+		}
+		out = append(out, gobgp.NewCapGracefulRestart(g.Flags&0x8 != 0, g.Flags&0x4 != 0, g.Time, ts))
+	}
+	return out
 }
 
 func peerType(cfg bgp.PeerConfig) apipb.PeerType {

@@ -279,6 +279,11 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		t.Errorf("gobgp vrf red rib: %s", out)
 	}
 
+	// Adj-RIB-Out needs the export side, which this build does not have: the CLI says so.
+	if out := run(false, "neighbor", "127.1.32.1", "adj-out"); !strings.Contains(out, "adj-out is not implemented") {
+		t.Errorf("gobgp neighbor 127.1.32.1 adj-out: %s", out)
+	}
+
 	// Local routes: add, see, delete.
 	gobgp("global", "rib", "add", "10.50.0.0/24", "nexthop", "192.0.2.9", "med", "7")
 	gobgp("global", "rib", "add", "-a", "ipv6", "2001:db8:50::/48", "nexthop", "2001:db8::9")
