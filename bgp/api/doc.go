@@ -1,4 +1,20 @@
 // Package api serves GoBGP's v3 gRPC API (github.com/osrg/gobgp/v3/api) on top of a
-// bgp.Server, so the stock gobgp CLI and existing automation manage fanout unchanged.
-// RPCs that fanout does not support answer codes.Unimplemented with a sentence naming them.
+// bgp.Server and its RIB, so the stock gobgp CLI and existing automation manage fanout
+// unchanged.
+//
+// Implemented: GetBgp; ListPeer, AddPeer, DeletePeer, UpdatePeer (a changed neighbor is
+// deleted and re-added, which resets its session), ResetPeer (hard, soft inbound),
+// ShutdownPeer, EnablePeer, DisablePeer; ListPath (global table and per-neighbor
+// Adj-RIB-In of IPv4 and IPv6 unicast, prefix filters exact / longest match / longer /
+// shorter, sorted by prefix), AddPath, AddPathStream, DeletePath (the global table, through
+// bgp.LocalOrigin: validated as an UPDATE from a peer would be, and refused whole on any
+// error), GetTable; WatchEvent (peer state events, and best-path table events) with bounded
+// queues that cut off a slow watcher; SetLogLevel; ListVrf and ListDynamicNeighbor (there are
+// none). Every other RPC answers codes.Unimplemented with a sentence naming it, and so do the
+// parts of implemented RPCs that need what this build lacks (soft reset outbound and
+// Adj-RIB-Out need the export side; VRF and VPN tables).
+//
+// Reading the RIB never blocks routing: a listing registers a db listener for one walk,
+// whose low-priority db.walk tasks copy entries in bounded slices; lookups run one short
+// db.walk task per partition. TLS and mutual TLS are not offered yet: serve on loopback.
 package api
