@@ -68,7 +68,16 @@ func (lo *LocalOrigin) Update(ctx context.Context, body []byte) error {
 		return fmt.Errorf("%w: an UPDATE of %d bytes is longer than a BGP message may be", ErrInvalidRoute, len(body))
 	}
 	var u proto.Update
-	if err := proto.DecodeUpdate(body, &lo.in.info.Recv, &u); err != nil {
+	err := proto.DecodeUpdate(body, &lo.in.info.Recv, &u)
+	var pe *proto.Error
+	if errors.As(err, &pe) && pe.AttrType == proto.AttrLocalPref && pe.Action == proto.ActionTreatAsWithdraw {
+		// RFC 7606 §7.5 requires LOCAL_PREF from internal peers; a local route comes from
+		// no peer and may omit it (best path then reads the default), as gobgpd allows.
+		opts := lo.in.info.Recv
+		opts.EBGP = true
+		err = proto.DecodeUpdate(body, &opts, &u)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidRoute, err)
 	}
 	lo.mu.Lock()
@@ -76,7 +85,7 @@ func (lo *LocalOrigin) Update(ctx context.Context, body []byte) error {
 	if lo.closed {
 		return ErrLocalClosed
 	}
-	_, err := lo.in.Update(ctx, &u, nil)
+	_, err = lo.in.Update(ctx, &u, nil)
 	return err
 }
 

@@ -382,7 +382,7 @@ func TestAddDeletePath(t *testing.T) {
 	if _, err := f.c.AddPath(f.ctx, &apipb.AddPathRequest{TableType: apipb.TableType_GLOBAL, Path: p}); err != nil {
 		t.Fatal(err)
 	}
-	p6 := apiPath(t, "2001:db8:99::/48", origin, gobgp.NewPathAttributeMpReachNLRI("2001:db8::7", []gobgp.AddrPrefixInterface{gobgp.NewIPv6AddrPrefix(48, "2001:db8:99::")}))
+	p6 := apiPath(t, "2001:db8:99::/48", origin, gobgp.NewPathAttributeLocalPref(200), gobgp.NewPathAttributeMpReachNLRI("2001:db8::7", []gobgp.AddrPrefixInterface{gobgp.NewIPv6AddrPrefix(48, "2001:db8:99::")}))
 	if _, err := f.c.AddPath(f.ctx, &apipb.AddPathRequest{TableType: apipb.TableType_GLOBAL, Path: p6}); err != nil {
 		t.Fatal(err)
 	}
@@ -398,12 +398,12 @@ func TestAddDeletePath(t *testing.T) {
 			local = p
 		}
 	}
-	if local == nil || !local.Best || describe(t, local) != "origin 0, aspath , nh 192.0.2.7, med 9, lp 100" {
+	if local == nil || !local.Best || describe(t, local) != "origin 0, aspath , nh 192.0.2.7, med 9" {
 		t.Fatalf("local path %v", local)
 	}
 	eventually(t, "the local IPv6 path", func() bool {
 		ds, err := f.listPath(&apipb.ListPathRequest{TableType: apipb.TableType_GLOBAL, Family: ipv6UC, Prefixes: []*apipb.TableLookupPrefix{{Prefix: "2001:db8:99::/48"}}})
-		return err == nil && len(ds) == 1 && describe(t, ds[0].Paths[0]) == "origin 0, aspath , lp 100, mpnh 2001:db8::7"
+		return err == nil && len(ds) == 1 && describe(t, ds[0].Paths[0]) == "origin 0, aspath , lp 200, mpnh 2001:db8::7"
 	})
 
 	// Invalid paths are refused with the reason; nothing reaches the RIB.

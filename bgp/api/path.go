@@ -421,23 +421,15 @@ func (s *Service) addPath(ctx context.Context, what string, path *apipb.Path) er
 	}
 	var enc []byte
 	var nlris []byte
-	sawMP, sawASPath, sawLocalPref := false, false, false
+	sawMP, sawASPath := false, false
 	for _, a := range attrs {
-		switch a.GetType() {
-		case gobgp.BGP_ATTR_TYPE_AS_PATH:
+		if a.GetType() == gobgp.BGP_ATTR_TYPE_AS_PATH {
 			sawASPath = true
-		case gobgp.BGP_ATTR_TYPE_LOCAL_PREF:
-			sawLocalPref = true
 		}
 	}
 	if !sawASPath {
 		// RFC 4271 §5.1.2: a route this speaker originates carries an empty AS_PATH.
 		attrs = append(attrs, gobgp.NewPathAttributeAsPath(nil))
-	}
-	if !sawLocalPref {
-		// Local routes are internal ones: they carry a LOCAL_PREF (RFC 4271 §5.1.5); 100
-		// is the customary default.
-		attrs = append(attrs, gobgp.NewPathAttributeLocalPref(100))
 	}
 	for _, a := range attrs {
 		switch a := a.(type) {

@@ -291,9 +291,36 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		return strings.Contains(gobgp("global", "rib"), "10.50.0.0/24") && strings.Contains(gobgp("global", "rib", "-a", "ipv6"), "2001:db8:50::/48")
 	})
 	out = gobgp("global", "rib", "10.50.0.0/24")
-	want("global rib 10.50.0.0/24", out, `^\*>\s+10\.50\.0\.0/24\s+192\.0\.2\.9\s+\S+\s+\[\{Origin: \?\} \{Med: 7\} \{LocalPref: 100\}\]$`)
+	want("global rib 10.50.0.0/24", out, `^\*>\s+10\.50\.0\.0/24\s+192\.0\.2\.9\s+\S+\s+\[\{Origin: \?\} \{Med: 7\}\]$`)
 	t.Logf("gobgp global rib 10.50.0.0/24 (added):\n%s", out)
 	want("global rib -a ipv6 2001:db8:50::/48", gobgp("global", "rib", "-a", "ipv6", "2001:db8:50::/48"), `^\*>\s+2001:db8:50::/48\s+2001:db8::9\s+`)
+	// The same route added to gobgpd (whose session with fanout is IPv4 only, so it stays
+	// there) shows the same line in both, apart from its age.
+	gobgpd := func(args ...string) string {
+		t.Helper()
+		cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+		defer ccancel()
+		out, err := exec.CommandContext(cctx, cli, append([]string{"-u", host, "-p", gAPI}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("gobgp against gobgpd %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+	gobgpd("global", "rib", "add", "-a", "ipv6", "2001:db8:50::/48", "nexthop", "2001:db8::9", "med", "3", "community", "65001:9")
+	gobgp("global", "rib", "add", "-a", "ipv6", "2001:db8:50::/48", "nexthop", "2001:db8::9", "med", "3", "community", "65001:9")
+	age := regexp.MustCompile(`\d\d:\d\d:\d\d`)
+	var theirs, ours string
+	waitFor(t, "the same route in gobgpd and fanout", func() bool {
+		theirs = age.ReplaceAllString(gobgpd("global", "rib", "-a", "ipv6", "2001:db8:50::/48"), "AGE")
+		ours = age.ReplaceAllString(gobgp("global", "rib", "-a", "ipv6", "2001:db8:50::/48"), "AGE")
+		return strings.Contains(ours, "{Med: 3}") && strings.Contains(theirs, "{Med: 3}")
+	})
+	if theirs != ours {
+		t.Errorf("global rib -a ipv6 2001:db8:50::/48 differs:\ngobgpd:\n%s\nfanout:\n%s", theirs, ours)
+	}
+	t.Logf("gobgp global rib -a ipv6 2001:db8:50::/48, the same from gobgpd and fanout:\n%s", ours)
+	gobgpd("global", "rib", "del", "-a", "ipv6", "2001:db8:50::/48")
+
 	gobgp("global", "rib", "del", "10.50.0.0/24")
 	gobgp("global", "rib", "del", "-a", "ipv6", "2001:db8:50::/48")
 	waitFor(t, "the local routes withdrawn", func() bool {
@@ -306,7 +333,7 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	l := await(mon, `\[ROUTE\] 10\.99\.0\.0/24 via 198\.18\.0\.1 aspath \[65000\]`)
 	t.Logf("gobgp monitor global rib --current: %s", l)
 	gobgp("global", "rib", "add", "10.77.0.0/24", "nexthop", "192.0.2.77")
-	t.Logf("gobgp monitor global rib: %s", await(mon, `\[ROUTE\] 10\.77\.0\.0/24 via 192\.0\.2\.77 aspath \[\] attrs \[\{Origin: \?\} \{LocalPref: 100\}\]`))
+	t.Logf("gobgp monitor global rib: %s", await(mon, `\[ROUTE\] 10\.77\.0\.0/24 via 192\.0\.2\.77 aspath \[\] attrs \[\{Origin: \?\}\]`))
 	gobgp("global", "rib", "del", "10.77.0.0/24")
 	t.Logf("gobgp monitor global rib: %s", await(mon, `\[DELROUTE\] 10\.77\.0\.0/24 `))
 	mon.stop()
@@ -321,7 +348,7 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	}
 	gobgp("mrt", "inject", "global", mrtFile, "300")
 	waitFor(t, "the injected routes", func() bool {
-		return regexp.MustCompile(`(?m)^\*>\s+1\.0\.0\.0/24\s+196\.223\.14\.55\s+30844 15169\s+\S+\s+\[\{Origin: i\} \{LocalPref: 100\}\]$`).MatchString(gobgp("global", "rib", "1.0.0.0/24"))
+		return regexp.MustCompile(`(?m)^\*>\s+1\.0\.0\.0/24\s+196\.223\.14\.55\s+30844 15169\s+\S+\s+\[\{Origin: i\}\]$`).MatchString(gobgp("global", "rib", "1.0.0.0/24"))
 	})
 	out = gobgp("global", "rib", "summary")
 	if m := regexp.MustCompile(`(?m)^Destination: (\d+), Path: (\d+)$`).FindStringSubmatch(out); m == nil || m[1] != m[2] || len(m[1]) < 2 {
