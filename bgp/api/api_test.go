@@ -681,3 +681,14 @@ func TestAddPathStream(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "path 1 of the stream", "NEXT_HOP")
 	eventually(t, "the valid path before the invalid one", func() bool { return f.svc.local.Counters().Received.Load() == 3 })
 }
+
+// LoadTLS refuses incomplete or unreadable TLS options, naming what is wrong (the happy
+// path, mutual TLS with the real CLI, is tested in cmd/fanoutd).
+func TestLoadTLSErrors(t *testing.T) {
+	if _, err := LoadTLS("", "key.pem", ""); err == nil || !strings.Contains(err.Error(), "certificate file and a key file") {
+		t.Errorf("no certificate: %v", err)
+	}
+	if _, err := LoadTLS("/nonexistent/cert.pem", "/nonexistent/key.pem", ""); err == nil || !strings.Contains(err.Error(), "/nonexistent/cert.pem") {
+		t.Errorf("missing files: %v", err)
+	}
+}

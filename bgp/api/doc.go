@@ -16,5 +16,5 @@
 //
 // Reading the RIB never blocks routing: a listing registers a db listener for one walk,
 // whose low-priority db.walk tasks copy entries in bounded slices; lookups run one short
-// db.walk task per partition. TLS and mutual TLS are not offered yet: serve on loopback.
+// db.walk task per partition. TLS and mutual TLS take gobgpd's options (LoadTLS).
 package api

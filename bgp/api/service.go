@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -42,6 +44,9 @@ type Deps struct {
 	WatchBuffer int
 	// PollInterval is how often WatchEvent samples peer states; 0: 100 ms.
 	PollInterval time.Duration
+	// TLS, when set, serves the API over TLS (see LoadTLS; with ClientCAs, mutual TLS);
+	// nil: plain TCP, for loopback.
+	TLS *tls.Config
 }
 
 // Service implements the GoBGP v3 gRPC API (apipb.GobgpApiServer) on a bgp.Server and its
@@ -93,15 +98,19 @@ func New(srv *bgp.Server, rib *bgp.RIB, deps Deps) *Service {
 	return s
 }
 
-// Serve answers API calls on lis until Stop. It returns nil after Stop.
-// TLS and mutual TLS (gobgpd's --tls options) are not offered yet: serve on loopback.
+// Serve answers API calls on lis until Stop, over TLS when Deps.TLS is set. It returns nil
+// after Stop.
 func (s *Service) Serve(lis net.Listener) error {
-	gs := grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.deps.MaxMsgSize),
 		grpc.MaxSendMsgSize(s.deps.MaxMsgSize),
 		grpc.UnaryInterceptor(unaryNames),
 		grpc.StreamInterceptor(streamNames),
-	)
+	}
+	if s.deps.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.deps.TLS)))
+	}
+	gs := grpc.NewServer(opts...)
 	apipb.RegisterGobgpApiServer(gs, s)
 	s.mu.Lock()
 	if s.gs != nil {
@@ -110,7 +119,8 @@ func (s *Service) Serve(lis net.Listener) error {
 	}
 	s.gs = gs
 	s.mu.Unlock()
-	s.log.Info("gRPC API listening", zap.Stringer("addr", lis.Addr()))
+	s.log.Info("gRPC API listening", zap.Stringer("addr", lis.Addr()), zap.Bool("tls", s.deps.TLS != nil),
+		zap.Bool("mutual_tls", s.deps.TLS != nil && s.deps.TLS.ClientCAs != nil))
 	err := gs.Serve(lis)
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil

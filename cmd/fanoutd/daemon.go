@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -118,14 +119,19 @@ type daemon struct {
 	cancel  context.CancelFunc
 }
 
-// start builds and starts everything a configuration describes.
-func start(c *config.Config, log *zap.Logger) (*daemon, error) {
-	return startWith(c, log, nil)
+// options are the daemon's settings that come from flags rather than the configuration.
+type options struct {
+	level *zap.AtomicLevel // the process's log level, which SetLogLevel changes; nil: fixed
+	tls   *tls.Config      // the API's TLS; nil: plain TCP
 }
 
-// startWith is start with the process's adjustable log level, which the API's SetLogLevel
-// changes (nil: SetLogLevel is refused).
-func startWith(c *config.Config, log *zap.Logger, level *zap.AtomicLevel) (*daemon, error) {
+// start builds and starts everything a configuration describes.
+func start(c *config.Config, log *zap.Logger) (*daemon, error) {
+	return startWith(c, log, options{})
+}
+
+// startWith is start with the options flags give.
+func startWith(c *config.Config, log *zap.Logger, o options) (*daemon, error) {
 	if err := unsupported(c); err != nil {
 		return nil, err
 	}
@@ -161,7 +167,7 @@ func startWith(c *config.Config, log *zap.Logger, level *zap.AtomicLevel) (*daem
 		d.stop(context.Background())
 		return nil, err
 	}
-	if err := d.startAPI(c, level); err != nil {
+	if err := d.startAPI(c, o); err != nil {
 		d.stop(context.Background())
 		return nil, err
 	}
@@ -169,13 +175,13 @@ func startWith(c *config.Config, log *zap.Logger, level *zap.AtomicLevel) (*daem
 }
 
 // startAPI serves the GoBGP v3 API on fanout.grpc-address.
-func (d *daemon) startAPI(c *config.Config, level *zap.AtomicLevel) error {
+func (d *daemon) startAPI(c *config.Config, o options) error {
 	lis, err := net.Listen("tcp", c.Fanout.GRPCAddress.String())
 	if err != nil {
 		return fmt.Errorf("fanout.grpc-address %s: %w", c.Fanout.GRPCAddress, err)
 	}
 	d.apiAddr = lis.Addr()
-	d.api = api.New(d.srv, d.rib, api.Deps{Logger: d.log.Named("api"), Level: level, Scheduler: d.sched})
+	d.api = api.New(d.srv, d.rib, api.Deps{Logger: d.log.Named("api"), Level: o.level, Scheduler: d.sched, TLS: o.tls})
 	d.apiDone = make(chan error, 1)
 	go func() { d.apiDone <- d.api.Serve(lis) }()
 	return nil

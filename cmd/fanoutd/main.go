@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/fanoutd/fanout/bgp/api"
 	"github.com/fanoutd/fanout/config"
 )
 
@@ -35,7 +36,9 @@ the features fanout supports, plus a [fanout] table; environment variables FANOU
 override file values (FANOUT_GLOBAL_CONFIG_AS, FANOUT_FANOUT_WORKERS, ...). Without -f the
 built-in default runs on loopback without root (127.0.0.1:1790, AS 65000, no neighbors).
 The GoBGP v3 gRPC API listens on fanout.grpc-address (127.0.0.1:50051; -api-hosts
-overrides it), so the stock CLI works: go tool gobgp -p 50051 neighbor.
+overrides it), so the stock CLI works: go tool gobgp -p 50051 neighbor. With -tls it is
+served over TLS, and with -tls-client-ca-file clients must present a certificate (as
+gobgpd's options of the same names).
 SIGINT or SIGTERM stop it cleanly: every established peer gets a Cease NOTIFICATION.
 
 Flags:
@@ -54,6 +57,10 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	file := fs.String("f", "", "configuration `file`; empty: the built-in loopback default")
 	check := fs.Bool("check", false, "load and validate the configuration, print it as understood, and exit")
 	level := fs.String("log-level", "", "log `level`: debug, info, warn or error (default: the configuration's, else info)")
+	useTLS := fs.Bool("tls", false, "serve the gRPC API over TLS (as gobgpd's --tls)")
+	tlsCert := fs.String("tls-cert-file", "", "the API's TLS certificate `file` (PEM)")
+	tlsKey := fs.String("tls-key-file", "", "the API's TLS key `file` (PEM)")
+	tlsClientCA := fs.String("tls-client-ca-file", "", "CA `file` (PEM) that API clients' certificates must chain to: mutual TLS; empty: clients are not authenticated")
 	apiHosts := fs.String("api-hosts", "", "gRPC API (GoBGP v3) listen `address:port`, overriding fanout.grpc-address (default 127.0.0.1:50051)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -85,6 +92,16 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 		}
 		c.Fanout.GRPCAddress = ap
 	}
+	var o options
+	if *useTLS {
+		if o.tls, err = api.LoadTLS(*tlsCert, *tlsKey, *tlsClientCA); err != nil {
+			fmt.Fprintf(stderr, "fanoutd: -tls: %v\n", err)
+			return 2
+		}
+	} else if *tlsCert != "" || *tlsKey != "" || *tlsClientCA != "" {
+		fmt.Fprintln(stderr, "fanoutd: TLS files given without -tls")
+		return 2
+	}
 	if *check {
 		fmt.Fprintf(stderr, "configuration ok: AS %d, router id %s, %d neighbors, BGP port %d\n",
 			c.Global.AS, c.Global.RouterID, len(c.Neighbors), c.Global.Port)
@@ -95,13 +112,14 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 		lvl = *level
 	}
 	log, atom, err := newLogger(lvl, stderr)
+	o.level = &atom
 	if err != nil {
 		fmt.Fprintf(stderr, "fanoutd: %v\n", err)
 		return 2
 	}
 	defer log.Sync()
 
-	d, err := startWith(c, log, &atom)
+	d, err := startWith(c, log, o)
 	if err != nil {
 		log.Error("fanoutd did not start", zap.Error(err))
 		return 1
