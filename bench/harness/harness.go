@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -31,11 +32,17 @@ import (
 // TargetNames are the targets the harness knows, in report order.
 func TargetNames() []string { return []string{"fanoutd", "bird", "frr", "gobgpd", "openbgpd"} }
 
-// NewTarget returns the target called name; fanoutd runs the given binary.
+// NewTarget returns the target called name; fanoutd runs the given binary. A relative
+// binary path is taken from the current directory (the daemon itself starts in a
+// directory of its own).
 func NewTarget(name, fanoutd string) (targets.Target, error) {
 	switch name {
 	case "fanoutd":
-		return targets.Fanoutd{Binary: fanoutd}, nil
+		abs, err := filepath.Abs(fanoutd)
+		if err != nil {
+			return nil, fmt.Errorf("fanoutd binary %q: %w", fanoutd, err)
+		}
+		return targets.Fanoutd{Binary: abs}, nil
 	case "bird":
 		return targets.BIRD{}, nil
 	case "frr":

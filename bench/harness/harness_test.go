@@ -117,3 +117,15 @@ func TestRunOneBIRD(t *testing.T) {
 		t.Fatalf("%+v", res)
 	}
 }
+
+// A relative fanoutd path must survive the daemon starting in a directory of its own.
+func TestNewTargetAbsoluteFanoutd(t *testing.T) {
+	tg, err := NewTarget("fanoutd", "bin/fanoutd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := tg.(targets.Fanoutd)
+	if !ok || !filepath.IsAbs(f.Binary) || !strings.HasSuffix(f.Binary, "/bin/fanoutd") {
+		t.Fatalf("fanoutd target %+v", tg)
+	}
+}
