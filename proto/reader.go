@@ -192,23 +192,8 @@ func (r *Reader) Prefix4() (netip.Prefix, PrefixStatus) {
 		r.fail()
 		return netip.Prefix{}, PrefixTruncated
 	}
-	p := r.b[r.off+1 : r.off+1+nb]
+	v := word4(r.b[r.off+1:r.off+1+nb], bits)
 	r.off += 1 + nb
-	// Assemble the address as a word (not byte copies then a load, which stalls).
-	var v uint32
-	switch nb {
-	case 4:
-		v = binary.BigEndian.Uint32(p)
-	case 3:
-		v = uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8
-	case 2:
-		v = uint32(p[0])<<24 | uint32(p[1])<<16
-	case 1:
-		v = uint32(p[0]) << 24
-	}
-	if bits < 32 {
-		v &= ^(^uint32(0) >> bits)
-	}
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), bits), PrefixOK
 }
 
@@ -276,22 +261,8 @@ func (r *Reader) rawPrefix(maxBits int, dst *[16]byte) (int, PrefixStatus) {
 	r.off += 1 + nb
 	*dst = [16]byte{}
 	if maxBits == 32 {
-		// IPv4: assemble a word (no variable-length copy, which costs a memmove call).
-		var v uint32
-		switch nb {
-		case 4:
-			v = binary.BigEndian.Uint32(p)
-		case 3:
-			v = uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8
-		case 2:
-			v = uint32(p[0])<<24 | uint32(p[1])<<16
-		case 1:
-			v = uint32(p[0]) << 24
-		}
-		if bits < 32 {
-			v &= ^(^uint32(0) >> bits)
-		}
-		binary.BigEndian.PutUint32(dst[:4], v)
+		// IPv4: a word, not a variable-length copy (which costs a memmove call).
+		binary.BigEndian.PutUint32(dst[:4], word4(p, bits))
 		return bits, PrefixOK
 	}
 	copy(dst[:nb], p)
@@ -299,4 +270,25 @@ func (r *Reader) rawPrefix(maxBits int, dst *[16]byte) (int, PrefixStatus) {
 		dst[nb-1] &= 0xff << (8 - rem)
 	}
 	return bits, PrefixOK
+}
+
+// word4 assembles the (at most 4) prefix bytes p of an IPv4 prefix of length bits into a
+// word with the bits past the length cleared. Building a word, rather than copying bytes
+// into an array and loading it, avoids a store-forwarding stall on the hot path.
+func word4(p []byte, bits int) uint32 {
+	var v uint32
+	switch len(p) {
+	case 4:
+		v = binary.BigEndian.Uint32(p)
+	case 3:
+		v = uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8
+	case 2:
+		v = uint32(p[0])<<24 | uint32(p[1])<<16
+	case 1:
+		v = uint32(p[0]) << 24
+	}
+	if bits < 32 {
+		v &= ^(^uint32(0) >> bits)
+	}
+	return v
 }
