@@ -485,3 +485,59 @@ func TestExportTwoFamilies(t *testing.T) {
 		t.Fatalf("RibOuts %+v: want one per family, in one scheduling group", ros)
 	}
 }
+
+// Receivers join while the speakers churn, and a receiver that leaves is replaced by a new
+// one on the same member slot (whose per-prefix state still names the old member): every
+// receiver ends with exactly the final table.
+func TestExportJoinsDuringChurn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, r, s := exportServer(t, "127.1.61.1")
+	model := &gen.Model{Role: targets.RouteServer, Check: gen.CheckRouteServer}
+	var spk []*gen.Session
+	for i := range 2 {
+		a := netip.AddrFrom4([4]byte{127, 1, 61, byte(10 + i)})
+		spk = append(spk, genPeer(t, ctx, srv, PeerConfig{Addr: a, PeerAS: uint32(65010 + i), RSClient: true}, gen.CheckRouteServer))
+		model.Speakers = append(model.Speakers, &gen.SpeakerRIB{Peer: gen.Peer{Addr: a}, RIB: map[netip.Prefix]*gen.AttrSet{}})
+	}
+	ps := prefixes("10.61.0.0", 3000)
+	members := func() int {
+		n := 0
+		for _, ro := range ribOutsNow(t, s, r) {
+			n += ro.Members
+		}
+		return n
+	}
+	var rcv []*gen.Session
+	var addrs []netip.Addr
+	join := func(i byte) {
+		a := netip.AddrFrom4([4]byte{127, 1, 61, 20 + i})
+		rcv = append(rcv, genPeer(t, ctx, srv, PeerConfig{Addr: a, PeerAS: 65020 + uint32(i), RSClient: true}, gen.CheckRouteServer))
+		addrs = append(addrs, a)
+	}
+	for round := range 6 {
+		// Speaker 0 announces a third of the prefixes with a path that changes every round,
+		// speaker 1 the middle third (withdrawing some every other round), both the rest.
+		a0 := &gen.AttrSet{ASPath: proto.ASSeq(65010, uint32(64512+round)), NextHop4: addr("198.18.7.1")}
+		a1 := &gen.AttrSet{ASPath: proto.ASSeq(65011, 64600, uint32(64700+round)), HasMED: true, MED: uint32(round), NextHop4: addr("198.18.7.2")}
+		var wd []netip.Prefix
+		if round%2 == 1 {
+			wd = ps[1000:1200]
+		}
+		sendRoutes(t, ctx, spk[0], model.Speakers[0], routesOf(ps[:1000], a0), nil)
+		sendRoutes(t, ctx, spk[0], model.Speakers[0], routesOf(ps[2000:], a0), nil)
+		sendRoutes(t, ctx, spk[1], model.Speakers[1], routesOf(ps[1000:], a1), wd)
+		switch round {
+		case 1, 2, 3:
+			join(byte(round))
+		case 4:
+			// Receiver 0 leaves; once it is gone a new receiver takes its slot.
+			before := members()
+			rcv[0].Close(true)
+			eventually(t, "receiver 0 gone", func() bool { return members() == before-1 })
+			rcv, addrs = rcv[1:], addrs[1:]
+			join(9)
+		}
+	}
+	expectTables(t, "after churn and joins", model, rcv, addrs)
+}
