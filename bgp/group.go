@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -139,11 +140,20 @@ func (m *exportManager) policyFor(info *SessionInfo, fam proto.Family) rib.Expor
 	case info.EBGP:
 		p.Role, p.LocalAS, p.NextHopSelf = rib.RoleEBGP, info.LocalAS, info.LocalAddr
 	case info.RRClient:
-		p.Role, p.ClusterID = rib.RoleIBGPClient, m.r.cfg.ClusterID
+		p.Role, p.ClusterID = rib.RoleIBGPClient, m.clusterID(info)
 	default:
-		p.Role, p.ClusterID = rib.RoleIBGPNonClient, m.r.cfg.ClusterID
+		p.Role, p.ClusterID = rib.RoleIBGPNonClient, m.clusterID(info)
 	}
 	return p
+}
+
+// clusterID is the cluster id reflected toward the session's peer: the peer's configured
+// one (route-reflector-cluster-id), else the RIB's.
+func (m *exportManager) clusterID(info *SessionInfo) netip.Addr {
+	if info.Peer != nil && info.Peer.cfg.ClusterID.IsValid() {
+		return info.Peer.cfg.ClusterID
+	}
+	return m.r.cfg.ClusterID
 }
 
 // run is the bgp.membership task: apply queued changes, then regroup.
