@@ -133,8 +133,6 @@ func fanInOnce(b *testing.B, workers int, msgs [][]byte, want int) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	var ru0 runtime.MemStats
-	runtime.ReadMemStats(&ru0)
 	b.StartTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -160,6 +158,7 @@ func fanInOnce(b *testing.B, workers int, msgs [][]byte, want int) {
 	b.ReportMetric(elapsed.Seconds(), "s/load")
 	b.ReportMetric(float64(want)/elapsed.Seconds(), "routes/s")
 	b.ReportMetric(float64(st.Updates), "updates")
+	b.ReportMetric(float64(peakRSS())/(1<<20), "MiB-peak-rss")
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "MiB-heap-sys")
@@ -313,6 +312,7 @@ func fanOutOnce(b *testing.B, ann []gen.Announcement, clients int) {
 	b.ReportMetric(float64(len(ann)), "prefixes")
 	b.ReportMetric(float64(clientsOut.counters.Encoded.Load()-enc0), "updates-encoded")
 	b.ReportMetric((processCPU() - cpu0).Seconds(), "cpu-s")
+	b.ReportMetric(float64(peakRSS())/(1<<20), "MiB-peak-rss")
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "MiB-heap-sys")
@@ -325,4 +325,14 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peakRSS returns the process's peak resident set size in bytes (generators included: the
+// sessions run in the test process).
+func peakRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss << 10
 }
