@@ -541,3 +541,54 @@ func TestExportJoinsDuringChurn(t *testing.T) {
 	}
 	expectTables(t, "after churn and joins", model, rcv, addrs)
 }
+
+// RFC 4456 §8: a route whose CLUSTER_LIST holds the cluster id configured for the peer it
+// came from is a reflection loop: it is kept but never best, so never reflected.
+func TestExportClusterLoopPerPeerClusterID(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, r, s := exportServer(t, "127.1.62.1")
+	cl := netip.MustParseAddr("10.99.99.99")
+	c1 := genPeer(t, ctx, srv, PeerConfig{Addr: addr("127.1.62.10"), PeerAS: 65000, RRClient: true, ClusterID: cl}, gen.CheckRouteReflector)
+	c2 := genPeer(t, ctx, srv, PeerConfig{Addr: addr("127.1.62.11"), PeerAS: 65000, RRClient: true, ClusterID: cl}, gen.CheckRouteReflector)
+	opts := c1.Options()
+	send := func(p string, cluster []byte) {
+		var a proto.Attrs
+		for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrLocalPref} {
+			a.Present.Set(typ)
+		}
+		a.LocalPref = 100
+		if cluster != nil {
+			a.Present.Set(proto.AttrClusterList)
+			a.ClusterList = cluster
+			a.Present.Set(proto.AttrOriginatorID)
+			a.OriginatorID = addr("10.1.1.1")
+		}
+		wire, err := proto.AppendAttrs(nil, &a, &opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b proto.UpdateBuilder
+		b.Reset(&opts)
+		b.Announce(proto.IPv4Unicast, wire, proto.MPNextHop{Addr: addr("198.18.8.1")}, proto.NLRI{Prefix: netip.MustParsePrefix(p)})
+		msg, err := b.AppendMessages(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c1.Send(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("10.62.1.0/24", append([]byte{1, 2, 3, 4}, cl.AsSlice()...)) // a loop through our cluster
+	send("10.62.2.0/24", nil)                                         // a plain route, as a marker
+	eventually(t, "both routes learned", func() bool {
+		st, _ := srv.Peer(addr("127.1.62.10"))
+		return st.Counters.PrefixesReceived == 2
+	})
+	ribOutsNow(t, s, r) // waits until every partition and send task is idle
+	eventually(t, "the plain route reflected", func() bool { return c2.Table().Stats().Held >= 1 })
+	time.Sleep(50 * time.Millisecond)
+	if held := c2.Table().Stats().Held; held != 1 {
+		t.Fatalf("client 2 holds %d routes: the looped route must not be reflected", held)
+	}
+}

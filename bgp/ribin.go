@@ -244,15 +244,17 @@ func (in *ribIn) summarise(a *proto.Attrs) (uint8, rib.Summary) {
 	if s.HasOriginatorID && netip.AddrFrom4(s.OriginatorID) == in.r.cfg.RouterID {
 		flags |= rib.FlagASLoop
 	}
-	if in.r.cfg.ClusterID.Is4() {
-		id := in.r.cfg.ClusterID.As4()
-		r := proto.NewReader(a.ClusterList)
-		var c [4]byte
-		for r.Copy(c[:]) {
-			if c == id {
-				flags |= rib.FlagASLoop
-				break
-			}
+	// The cluster ids we reflect with: the RIB's and the one configured for this peer.
+	ids := [2]netip.Addr{in.r.cfg.ClusterID}
+	if in.info.Peer != nil {
+		ids[1] = in.info.Peer.cfg.ClusterID
+	}
+	r := proto.NewReader(a.ClusterList)
+	var c [4]byte
+	for r.Copy(c[:]) {
+		if id := netip.AddrFrom4(c); id == ids[0] || id == ids[1] {
+			flags |= rib.FlagASLoop
+			break
 		}
 	}
 	return flags, s
