@@ -221,6 +221,9 @@ func (m *exportManager) join(c *sched.Ctx, info *SessionInfo, src *rib.Source) b
 			continue
 		}
 		slot, gen := r.ro.Join(c, src.ID, info.RouterID)
+		if slot < 0 {
+			continue
+		}
 		r.members[slot] = info
 		r.joined.Add(slot)
 		r.gens[slot] = gen
