@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/fanoutd/fanout/bench/gen"
 	"github.com/fanoutd/fanout/bench/targets"
 	"github.com/fanoutd/fanout/bgp"
@@ -88,25 +86,7 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := start(c, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.stop(context.Background())
-
-	spec := targets.Spec{AS: 65000, RouterID: netip.MustParseAddr("10.0.0.100"), ListenAddr: gAddr, Port: gPort,
-		Role: targets.RouteServer, HoldTime: 9 * time.Second,
-		Neighbors: []targets.Neighbor{{Address: fAddr, AS: 65001, Port: fPort}}}
-	g, err := targets.Start(ctx, targets.GoBGPD{}, spec, targets.Options{})
-	if err != nil {
-		t.Fatalf("gobgpd: %v", err)
-	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("gobgpd log:\n%s", g.LogTail(40))
-		}
-		g.Stop(context.Background())
-	}()
+	d, g := startWithGoBGPD(t, ctx, c, gAddr, gPort, fAddr, fPort)
 
 	// run runs the CLI against fanout (bounded by a timeout) and returns its output.
 	run := func(wantOK bool, args ...string) string {

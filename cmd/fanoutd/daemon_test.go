@@ -159,25 +159,7 @@ func TestDaemonLearnsRoutesFromGoBGPD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := start(c, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.stop(context.Background())
-
-	spec := targets.Spec{AS: 65000, RouterID: netip.MustParseAddr("10.0.0.100"), ListenAddr: gAddr, Port: gPort,
-		Role: targets.RouteServer, HoldTime: 9 * time.Second,
-		Neighbors: []targets.Neighbor{{Address: fAddr, AS: 65001, Port: fPort}}}
-	g, err := targets.Start(ctx, targets.GoBGPD{}, spec, targets.Options{})
-	if err != nil {
-		t.Fatalf("gobgpd: %v", err)
-	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("gobgpd log:\n%s", g.LogTail(40))
-		}
-		g.Stop(context.Background())
-	}()
+	d, g := startWithGoBGPD(t, ctx, c, gAddr, gPort, fAddr, fPort)
 	waitFor(t, "session with gobgpd", func() bool { st, ok := d.srv.Peer(gAddr); return ok && st.State == bgp.Established })
 
 	gobgp := func(args ...string) {
@@ -262,4 +244,31 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startWithGoBGPD starts the daemon from c and a real gobgpd (AS 65000, router id
+// 10.0.0.100, on gAddr:gPort) peered with fanout at fAddr:fPort; both stop when the test
+// ends, and gobgpd's log is shown if it failed. It fails, never skips, when gobgpd cannot
+// start.
+func startWithGoBGPD(t *testing.T, ctx context.Context, c *config.Config, gAddr netip.Addr, gPort uint16, fAddr netip.Addr, fPort uint16) (*daemon, *targets.Process) {
+	t.Helper()
+	d, err := start(c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.stop(context.Background()) })
+	spec := targets.Spec{AS: 65000, RouterID: netip.MustParseAddr("10.0.0.100"), ListenAddr: gAddr, Port: gPort,
+		Role: targets.RouteServer, HoldTime: 9 * time.Second,
+		Neighbors: []targets.Neighbor{{Address: fAddr, AS: 65001, Port: fPort}}}
+	g, err := targets.Start(ctx, targets.GoBGPD{}, spec, targets.Options{})
+	if err != nil {
+		t.Fatalf("gobgpd: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gobgpd log:\n%s", g.LogTail(40))
+		}
+		g.Stop(context.Background())
+	})
+	return d, g
 }
