@@ -31,8 +31,8 @@ func gobgp(ctx context.Context, t testing.TB, p *targets.Process, args ...string
 	return string(out)
 }
 
-// Interop, route-server mode: two gobgpd, BIRD 2 and FRR (the Debian packages, each on its
-// own loopback address) are clients of an in-process fanout route server. Routes injected
+// Interop, route-server mode: two gobgpd, BIRD 2, FRR and OpenBGPD (the Debian packages,
+// each on its own loopback address) are clients of an in-process fanout route server. Routes injected
 // into one gobgpd reach the other daemons through fanout, with the AS path, NEXT_HOP and
 // MED unchanged (RFC 7947 §2.2); a withdrawal reaches them too. Fails, never skips, when a
 // daemon cannot start.
@@ -40,8 +40,8 @@ func TestExportInteropRouteServer(t *testing.T) {
 	interop(t, targets.RouteServer, "127.1.58")
 }
 
-// Interop, route-reflector mode: the same daemons and OpenBGPD as internal route-reflector
-// clients of fanout. A client's routes reach the other clients with ORIGINATOR_ID (the originating
+// Interop, route-reflector mode: the same daemons as internal route-reflector clients of
+// fanout. A client's routes reach the other clients with ORIGINATOR_ID (the originating
 // daemon's router id) and CLUSTER_LIST (fanout's cluster id) (RFC 4456 §8); a withdrawal
 // reaches them too.
 func TestExportInteropRouteReflector(t *testing.T) {
@@ -71,12 +71,7 @@ func interop(t *testing.T, role targets.Role, net24 string) {
 		{target: targets.GoBGPD{}, addr: addr(net24 + ".11"), as: as(65002)},
 		{target: targets.BIRD{}, addr: addr(net24 + ".12"), as: as(65003)},
 		{target: targets.FRR{}, addr: addr(net24 + ".13"), as: as(65004)},
-	}
-	if rr {
-		// As an external client of a route server OpenBGPD needs "enforce neighbor-as no"
-		// (the path starts with the originating client's AS, not fanout's), which the
-		// bench/targets configuration does not write; as an internal client it needs nothing.
-		ds = append(ds, &daemon{target: targets.OpenBGPD{}, addr: addr(net24 + ".14"), as: as(65005)})
+		{target: targets.OpenBGPD{}, addr: addr(net24 + ".14"), as: as(65005)},
 	}
 	for _, d := range ds {
 		port, err := targets.FreePort(d.addr)
@@ -84,7 +79,7 @@ func interop(t *testing.T, role targets.Role, net24 string) {
 			t.Fatal(err)
 		}
 		spec := targets.Spec{AS: d.as, RouterID: d.addr, ListenAddr: d.addr, Port: port, Role: role,
-			HoldTime: 9 * time.Second, Neighbors: []targets.Neighbor{{Address: fAddr, AS: 65000, Port: listenPort(srv)}}}
+			HoldTime: 9 * time.Second, Neighbors: []targets.Neighbor{{Address: fAddr, AS: 65000, Port: listenPort(srv), RouteServer: !rr}}}
 		d.p, err = targets.Start(ctx, d.target, spec, targets.Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", d.target.Name(), err)

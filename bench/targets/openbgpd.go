@@ -122,6 +122,9 @@ func OpenBGPDConfig(spec Spec, sock string) []byte {
 		if n.RouteReflectorClient {
 			w("  route-reflector %s", spec.clusterID())
 		}
+		if n.RouteServer {
+			w("  enforce neighbor-as no")
+		}
 		w("}")
 	}
 	w("")

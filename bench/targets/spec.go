@@ -64,6 +64,10 @@ type Neighbor struct {
 	RouteServerClient bool
 	// RouteReflectorClient marks the neighbor as an RFC 4456 route-reflector client.
 	RouteReflectorClient bool
+	// RouteServer marks the neighbor as a route server (RFC 7947) the daemon is a client
+	// of: the paths it sends start with another client's AS, not its own, so the daemon must
+	// not enforce the first AS (RFC 7947 §2.2.2; OpenBGPD: "enforce neighbor-as no").
+	RouteServer bool
 	// Families are the families negotiated with the neighbor; empty means IPv4 unicast only.
 	Families []Family
 }
