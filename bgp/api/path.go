@@ -63,7 +63,7 @@ func (s *Service) ListPath(req *apipb.ListPathRequest, stream apipb.GobgpApi_Lis
 		adjIn = true
 		keep = func(p *rib.Path) bool { return !p.Src.Local && p.Src.Addr == a }
 	case apipb.TableType_ADJ_OUT:
-		return status.Error(codes.Unimplemented, "ListPath adj-out is not implemented: this build does not advertise routes yet")
+		return status.Error(codes.Unimplemented, "ListPath adj-out is not implemented: fanout keeps what it advertised per export policy, not per peer")
 	case apipb.TableType_LOCAL:
 		return status.Error(codes.Unimplemented, "ListPath of a route-server client's local RIB is not implemented")
 	case apipb.TableType_VRF:

@@ -445,7 +445,7 @@ func (s *Service) resetOne(a netip.Addr, req *apipb.ResetPeerRequest) (*emptypb.
 	case apipb.ResetPeerRequest_IN:
 		return &emptypb.Empty{}, peerErr("ResetPeer", a, s.srv.ResetPeer(a, true))
 	case apipb.ResetPeerRequest_OUT, apipb.ResetPeerRequest_BOTH:
-		return nil, status.Errorf(codes.Unimplemented, "ResetPeer: soft reset outbound (%v) is not implemented: this build does not advertise routes yet", req.GetDirection())
+		return nil, status.Errorf(codes.Unimplemented, "ResetPeer: soft reset outbound (%v) is not implemented: fanout cannot yet re-send a peer its table on request", req.GetDirection())
 	}
 	return nil, status.Errorf(codes.InvalidArgument, "ResetPeer: unknown soft reset direction %d", req.GetDirection())
 }
