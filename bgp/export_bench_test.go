@@ -28,7 +28,7 @@ func BenchmarkExportFanIn(b *testing.B) {
 	const peers, perPeer, perSet = 10, 100_000, 100
 	msgs := make([][]byte, peers)
 	for i := range msgs {
-		msgs[i] = fanInLoad(b, i, perPeer, perSet)
+		msgs[i] = learnLoad(b, i, perPeer, perSet, true) // iBGP speakers: with LOCAL_PREF
 	}
 	for _, workers := range []int{2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
@@ -37,45 +37,6 @@ func BenchmarkExportFanIn(b *testing.B) {
 			}
 		})
 	}
-}
-
-// fanInLoad encodes speaker i's announcements for an internal session: /25s in
-// 16+i.0.0.0/8, LOCAL_PREF 100, AS path 65010+i then a per-set AS.
-func fanInLoad(b *testing.B, i, n, perSet int) []byte {
-	opts := &proto.SessionOptions{AS4: true}
-	var bld proto.UpdateBuilder
-	bld.Reset(opts)
-	var out []byte
-	ns := make([]proto.NLRI, 0, perSet)
-	for set := 0; set < n/perSet; set++ {
-		var a proto.Attrs
-		for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrMED, proto.AttrLocalPref} {
-			a.Present.Set(typ)
-		}
-		a.ASPath = proto.ASSeq(uint32(65010+i), uint32(100000+set))
-		a.MED, a.LocalPref = uint32(set%7), 100
-		attrs, err := proto.AppendAttrs(nil, &a, opts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ns = ns[:0]
-		for k := 0; k < perSet; k++ {
-			v := uint32(16+i)<<24 | uint32(set*perSet+k)<<7
-			ns = append(ns, proto.NLRI{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 25)})
-		}
-		bld.Announce(proto.IPv4Unicast, attrs, proto.MPNextHop{Addr: netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)})}, ns...)
-		if set%50 == 49 {
-			if out, err = bld.AppendMessages(out); err != nil {
-				b.Fatal(err)
-			}
-			bld.Reset(opts)
-		}
-	}
-	out, err := bld.AppendMessages(out)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return out
 }
 
 func fanInOnce(b *testing.B, workers int, msgs [][]byte, want int) {
