@@ -23,7 +23,7 @@ import (
 
 func main() {
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	os.Exit(run(os.Args[1:], os.Stderr, sigs))
 }
 
@@ -40,6 +40,11 @@ overrides it), so the stock CLI works: go tool gobgp -p 50051 neighbor. With -tl
 served over TLS, and with -tls-client-ca-file clients must present a certificate (as
 gobgpd's options of the same names).
 SIGINT or SIGTERM stop it cleanly: every established peer gets a Cease NOTIFICATION.
+SIGHUP reloads: the -f file (or the built-in default) is read again and neighbors are
+added, removed or changed (changed ones are reset) according to the diff; unchanged
+sessions are not touched. A file that does not load, or that changes a key only a restart
+applies (AS, router id, listeners, partitions, workers), changes nothing and is logged.
+-diff OLDFILE prints what such a reload from OLDFILE to the -f file would change.
 
 Flags:
 `
@@ -56,6 +61,7 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	file := fs.String("f", "", "configuration `file`; empty: the built-in loopback default")
 	check := fs.Bool("check", false, "load and validate the configuration, print it as understood, and exit")
+	diff := fs.String("diff", "", "print the changes a SIGHUP reload from the running configuration `oldfile` to the -f file (or the built-in default) would apply, one per line, and exit without applying them")
 	level := fs.String("log-level", "", "log `level`: debug, info, warn or error (default: the configuration's, else info)")
 	useTLS := fs.Bool("tls", false, "serve the gRPC API over TLS (as gobgpd's --tls)")
 	tlsCert := fs.String("tls-cert-file", "", "the API's TLS certificate `file` (PEM)")
@@ -83,6 +89,9 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	if err := unsupported(c); err != nil {
 		fmt.Fprintf(stderr, "fanoutd: configuration refused:\n%v\n", err)
 		return 2
+	}
+	if *diff != "" {
+		return printDiff(*diff, c, stderr)
 	}
 	if *apiHosts != "" {
 		ap, err := netip.ParseAddrPort(*apiHosts)
@@ -126,7 +135,11 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	log.Info("fanoutd running", zap.Uint32("as", c.Global.AS), zap.Stringer("router-id", c.Global.RouterID),
 		zap.Any("listen", d.srv.ListenAddrs()), zap.Stringer("api", d.apiAddr), zap.Int("neighbors", len(c.Neighbors)))
-	sig := <-sigs
+	r := &reloader{d: d, log: log.Named("reload"), path: *file, cur: c, level: o.level, levelFlag: *level != ""}
+	if *apiHosts != "" {
+		r.grpcAddress = c.Fanout.GRPCAddress
+	}
+	sig := r.serve(sigs)
 	log.Info("stopping", zap.Stringer("signal", sig))
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
