@@ -49,10 +49,10 @@ func freePorts(t *testing.T, a netip.Addr) (uint16, uint16) {
 func TestReloadKeepsUnaffectedSessions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fAddr := netip.MustParseAddr("127.1.32.1")
-	addrA, addrB, addrC := netip.MustParseAddr("127.1.32.10"), netip.MustParseAddr("127.1.32.11"), netip.MustParseAddr("127.1.32.12")
+	fAddr := netip.MustParseAddr("127.1.36.1")
+	addrA, addrB, addrC := netip.MustParseAddr("127.1.36.10"), netip.MustParseAddr("127.1.36.11"), netip.MustParseAddr("127.1.36.12")
 	port, apiPort := freePorts(t, fAddr)
-	v1 := reloadConfig(fAddr, port, apiPort, 65000, "127.1.32.10", "90", "127.1.32.11", "90")
+	v1 := reloadConfig(fAddr, port, apiPort, 65000, "127.1.36.10", "90", "127.1.36.11", "90")
 	p := writeConfig(t, v1)
 	c, err := config.Load(p)
 	if err != nil {
@@ -119,7 +119,7 @@ func TestReloadKeepsUnaffectedSessions(t *testing.T) {
 	}
 
 	// B's hold time changes and C is added.
-	v2 := reloadConfig(fAddr, port, apiPort, 65000, "127.1.32.10", "90", "127.1.32.11", "60", "127.1.32.12", "90")
+	v2 := reloadConfig(fAddr, port, apiPort, 65000, "127.1.36.10", "90", "127.1.36.11", "60", "127.1.36.12", "90")
 	if err := os.WriteFile(p, []byte(v2), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestReloadKeepsUnaffectedSessions(t *testing.T) {
 		t.Fatalf("B not reset with its new hold time: since %v (was %v), hold %v", b.EstablishedSince, b0.EstablishedSince, b.HoldTime)
 	}
 	logs := out.String()
-	for _, w := range []string{`"changed":["127.1.32.11 (timers.config.hold-time, timers.config.keepalive-interval)"]`, `"added":["127.1.32.12"]`, `"unchanged":1`} {
+	for _, w := range []string{`"changed":["127.1.36.11 (timers.config.hold-time, timers.config.keepalive-interval)"]`, `"added":["127.1.36.12"]`, `"unchanged":1`} {
 		if !strings.Contains(logs, w) {
 			t.Errorf("reload summary lacks %s:\n%s", w, logs)
 		}
@@ -152,7 +152,7 @@ func TestReloadKeepsUnaffectedSessions(t *testing.T) {
 		t.Errorf("refusal does not name the file, line and key:\n%s", logs)
 	}
 	// A change only a restart applies (the AS), with a neighbor removed: nothing is applied.
-	restart := reloadConfig(fAddr, port, apiPort, 65001, "127.1.32.10", "90")
+	restart := reloadConfig(fAddr, port, apiPort, 65001, "127.1.36.10", "90")
 	if err := os.WriteFile(p, []byte(restart), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestReloadKeepsUnaffectedSessions(t *testing.T) {
 	hup(`"reload: no changes"`, 1)
 
 	// Removing a neighbor deletes it and leaves the others.
-	v3 := reloadConfig(fAddr, port, apiPort, 65000, "127.1.32.10", "90", "127.1.32.11", "60")
+	v3 := reloadConfig(fAddr, port, apiPort, 65000, "127.1.36.10", "90", "127.1.36.11", "60")
 	if err := os.WriteFile(p, []byte(v3), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -187,17 +187,17 @@ func TestReloadKeepsUnaffectedSessions(t *testing.T) {
 
 // -diff prints what a reload would change, and exits 0 without starting anything.
 func TestRunDiffFlag(t *testing.T) {
-	fAddr := netip.MustParseAddr("127.1.33.1")
-	old := writeConfig(t, reloadConfig(fAddr, 1790, 50051, 65000, "127.1.33.10", "90", "127.1.33.11", "90", "127.1.33.13", "90"))
-	next := writeConfig(t, reloadConfig(fAddr, 1790, 50051, 65001, "127.1.33.10", "90", "127.1.33.11", "60", "127.1.33.12", "90"))
+	fAddr := netip.MustParseAddr("127.1.37.1")
+	old := writeConfig(t, reloadConfig(fAddr, 1790, 50051, 65000, "127.1.37.10", "90", "127.1.37.11", "90", "127.1.37.13", "90"))
+	next := writeConfig(t, reloadConfig(fAddr, 1790, 50051, 65001, "127.1.37.10", "90", "127.1.37.11", "60", "127.1.37.12", "90"))
 	var out safeBuffer
 	if code := run([]string{"-f", next, "-diff", old}, &out, nil); code != 0 {
 		t.Fatalf("exit %d: %s", code, out.String())
 	}
 	want := "global.config.as: 65000 -> 65001 (needs a restart)\n" +
-		"neighbor 127.1.33.13: removed\n" +
-		"neighbor 127.1.33.12: added\n" +
-		"neighbor 127.1.33.11: changed\n" +
+		"neighbor 127.1.37.13: removed\n" +
+		"neighbor 127.1.37.12: added\n" +
+		"neighbor 127.1.37.11: changed\n" +
 		"    timers.config.hold-time: 1m30s -> 1m0s\n" +
 		"    timers.config.keepalive-interval: 30s -> 20s\n" // derived from the hold time
 	if out.String() != want {
@@ -215,7 +215,7 @@ func TestRunDiffFlag(t *testing.T) {
 
 // run itself reloads on SIGHUP (the wiring main uses) and still stops on SIGTERM.
 func TestRunReloadsOnSIGHUP(t *testing.T) {
-	fAddr := netip.MustParseAddr("127.1.34.1")
+	fAddr := netip.MustParseAddr("127.1.38.1")
 	port, apiPort := freePorts(t, fAddr)
 	p := writeConfig(t, reloadConfig(fAddr, port, apiPort, 65000))
 	sigs := make(chan os.Signal, 1)
@@ -223,12 +223,12 @@ func TestRunReloadsOnSIGHUP(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- run([]string{"-f", p}, &out, sigs) }()
 	waitFor(t, "running", func() bool { return strings.Contains(out.String(), `"fanoutd running"`) })
-	if err := os.WriteFile(p, []byte(reloadConfig(fAddr, port, apiPort, 65000, "127.1.34.10", "90")), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(reloadConfig(fAddr, port, apiPort, 65000, "127.1.38.10", "90")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sigs <- syscall.SIGHUP
 	waitFor(t, "reload applied", func() bool {
-		return strings.Contains(out.String(), `"reload applied"`) && strings.Contains(out.String(), `"added":["127.1.34.10"]`)
+		return strings.Contains(out.String(), `"reload applied"`) && strings.Contains(out.String(), `"added":["127.1.38.10"]`)
 	})
 	sigs <- syscall.SIGTERM
 	select {
