@@ -240,3 +240,27 @@ func TestRunReloadsOnSIGHUP(t *testing.T) {
 		t.Fatal("fanoutd did not stop on SIGTERM")
 	}
 }
+
+// A file asking for a feature this build does not have is refused by key before anything
+// is touched (no daemon is needed to show it).
+func TestReloadRefusesUnsupported(t *testing.T) {
+	fAddr := netip.MustParseAddr("127.1.38.1")
+	p := writeConfig(t, reloadConfig(fAddr, 1790, 50051, 65000, "127.1.38.10", "90"))
+	c, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(reloadConfig(fAddr, 1790, 50051, 65000, "127.1.38.10", "90")+
+		"  [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out safeBuffer
+	log, _, _ := newLogger("info", &out)
+	r := &reloader{log: log, path: p, cur: c}
+	if err := r.reload(); err == nil || !strings.Contains(err.Error(), "neighbors[0] (127.1.38.10).ebgp-multihop") {
+		t.Fatalf("reload error %v", err)
+	}
+	if r.cur != c || !strings.Contains(out.String(), "reload refused") {
+		t.Fatalf("refused reload replaced the running configuration; log:\n%s", out.String())
+	}
+}
