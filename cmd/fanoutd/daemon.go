@@ -14,6 +14,7 @@ import (
 
 	"github.com/fanoutd/fanout/bgp"
 	"github.com/fanoutd/fanout/bgp/api"
+	"github.com/fanoutd/fanout/bgp/metrics"
 	"github.com/fanoutd/fanout/config"
 	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/sched"
@@ -107,15 +108,17 @@ func peerConfig(c *config.Config, n *config.Neighbor) bgp.PeerConfig {
 	return pc
 }
 
-// daemon is one running fanoutd: scheduler, RIB, BGP server and the gRPC API.
+// daemon is one running fanoutd: scheduler, RIB, BGP server, the gRPC API and the metrics
+// listener.
 type daemon struct {
 	log     *zap.Logger
 	sched   *sched.Scheduler
 	rib     *bgp.RIB
 	srv     *bgp.Server
 	api     *api.Service
-	apiAddr net.Addr   // where the API listens
-	apiDone chan error // Serve's result
+	apiAddr net.Addr        // where the API listens
+	apiDone chan error      // Serve's result
+	metrics *metrics.Server // /metrics and /debug/fanout on fanout.http-address
 	cancel  context.CancelFunc
 }
 
@@ -123,6 +126,7 @@ type daemon struct {
 type options struct {
 	level *zap.AtomicLevel // the process's log level, which SetLogLevel changes; nil: fixed
 	tls   *tls.Config      // the API's TLS; nil: plain TCP
+	pprof bool             // mount net/http/pprof on the metrics listener
 }
 
 // start builds and starts everything a configuration describes.
@@ -171,6 +175,12 @@ func startWith(c *config.Config, log *zap.Logger, o options) (*daemon, error) {
 		d.stop(context.Background())
 		return nil, err
 	}
+	d.metrics, err = metrics.Start(metrics.Config{Addr: c.Fanout.HTTPAddress, Pprof: o.pprof},
+		metrics.Deps{Logger: log.Named("metrics"), Server: d.srv, RIB: d.rib, Scheduler: s})
+	if err != nil {
+		d.stop(context.Background())
+		return nil, fmt.Errorf("fanout.http-address %s: %w", c.Fanout.HTTPAddress, err)
+	}
 	return d, nil
 }
 
@@ -187,10 +197,13 @@ func (d *daemon) startAPI(c *config.Config, o options) error {
 	return nil
 }
 
-// stop closes the API, the server (a Cease NOTIFICATION to every established peer), then
+// stop closes the metrics listener, the API, the server (a Cease NOTIFICATION to every established peer), then
 // the scheduler, within ctx.
 func (d *daemon) stop(ctx context.Context) error {
 	var errs []error
+	if d.metrics != nil {
+		errs = append(errs, d.metrics.Close(ctx))
+	}
 	if d.api != nil {
 		d.api.Stop()
 		errs = append(errs, <-d.apiDone)
