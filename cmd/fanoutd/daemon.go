@@ -197,8 +197,8 @@ func (d *daemon) startAPI(c *config.Config, o options) error {
 	return nil
 }
 
-// stop closes the metrics listener, the API, the server (a Cease NOTIFICATION to every established peer), then
-// the scheduler, within ctx.
+// stop closes the metrics listener, the API, the server (a Cease NOTIFICATION to every
+// established peer), then the scheduler, within ctx.
 func (d *daemon) stop(ctx context.Context) error {
 	var errs []error
 	if d.metrics != nil {
