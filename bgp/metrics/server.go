@@ -83,7 +83,7 @@ func newServer(cfg Config, deps Deps) *Server {
 	if timeout <= 0 {
 		timeout = DefaultRibOutTimeout
 	}
-	src := &source{srv: deps.Server, rib: deps.RIB, sched: deps.Scheduler, timeout: timeout, now: time.Now}
+	src := &source{srv: deps.Server, rib: deps.RIB, sched: deps.Scheduler, timeout: timeout}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(src))
 	return &Server{log: log, src: src, reg: reg}

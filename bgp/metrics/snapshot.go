@@ -102,7 +102,6 @@ type source struct {
 	rib     *bgp.RIB
 	sched   *sched.Scheduler
 	timeout time.Duration // bounds the RibOut task
-	now     func() time.Time
 }
 
 // snapshot reads the state now. It waits at most s.timeout (for the RibOuts).
