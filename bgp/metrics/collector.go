@@ -19,6 +19,7 @@ type collector struct {
 	attrSets, attrBytes                                          *prometheus.Desc
 	riboutsOK, riboutMembers, riboutPending, riboutParked        *prometheus.Desc
 	riboutEncoded, riboutPrefixes, riboutBatches, riboutRewrites *prometheus.Desc
+	tableDests, tablePartitions                                  *prometheus.Desc
 	memHeapInuse, memSys, memRSS, pathsReceived, bytesPerPath    *prometheus.Desc
 }
 
@@ -51,7 +52,7 @@ func newCollector(src *source) *collector {
 		schedQueued:      d("sched_queued_tasks", "Tasks queued now, by task kind.", kind),
 		attrSets:         d("attr_sets", "Distinct interned attribute sets, by table (rib: received paths; export: rewritten for export).", []string{"table"}),
 		attrBytes:        d("attr_bytes", "Bytes of interned attribute encodings, by table.", []string{"table"}),
-		riboutsOK:        d("ribouts_scrape_ok", "1 when the RibOuts were read for this scrape (a bgp.membership task ran within the timeout).", nil),
+		riboutsOK:        d("ribouts_scrape_ok", "1 when the RibOuts and RIB table sizes were read for this scrape (a bgp.membership task ran within the timeout).", nil),
 		riboutMembers:    d("ribout_members", "Peers in the RibOut.", ro),
 		riboutPending:    d("ribout_pending", "Updates queued in the RibOut.", ro),
 		riboutParked:     d("ribout_parked_peers", "Peers parked at a marker (slow peers).", ro),
@@ -59,6 +60,8 @@ func newCollector(src *source) *collector {
 		riboutPrefixes:   d("ribout_prefixes_total", "Prefixes encoded by the RibOut.", ro),
 		riboutBatches:    d("ribout_batches_total", "Batches the RibOut sent.", ro),
 		riboutRewrites:   d("ribout_rewrites", "Attribute rewrites held by the RibOut.", ro),
+		tableDests:       d("rib_destinations", "Destinations (prefixes) in the RIB table, by family.", []string{"family"}),
+		tablePartitions:  d("rib_partitions", "Partitions of the RIB table, by family.", []string{"family"}),
 		memHeapInuse:     d("memory_heap_inuse_bytes", "Go heap in use (runtime.MemStats.HeapInuse).", nil),
 		memSys:           d("memory_sys_bytes", "Memory obtained from the OS by the Go runtime (runtime.MemStats.Sys).", nil),
 		memRSS:           d("process_resident_bytes", "Resident set size (VmRSS from /proc/self/status); 0 where unavailable.", nil),
@@ -76,6 +79,7 @@ func (c *collector) descs() []*prometheus.Desc {
 		c.attrSets, c.attrBytes,
 		c.riboutsOK, c.riboutMembers, c.riboutPending, c.riboutParked,
 		c.riboutEncoded, c.riboutPrefixes, c.riboutBatches, c.riboutRewrites,
+		c.tableDests, c.tablePartitions,
 		c.memHeapInuse, c.memSys, c.memRSS, c.pathsReceived, c.bytesPerPath,
 	}
 }
@@ -148,6 +152,10 @@ func (c *collector) collect(ch chan<- prometheus.Metric, s *Snapshot) {
 		counter(c.riboutPrefixes, float64(r.Prefixes), lv...)
 		counter(c.riboutBatches, float64(r.Batches), lv...)
 		gauge(c.riboutRewrites, float64(r.Rewrites), lv...)
+	}
+	for _, t := range s.Tables {
+		gauge(c.tableDests, float64(t.Destinations), t.Family)
+		gauge(c.tablePartitions, float64(t.Partitions), t.Family)
 	}
 	gauge(c.memHeapInuse, float64(s.Memory.HeapInuse))
 	gauge(c.memSys, float64(s.Memory.Sys))

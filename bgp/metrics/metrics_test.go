@@ -188,6 +188,8 @@ func TestScrape(t *testing.T) {
 		{`fanout_attr_sets{table="rib"}`, 2},
 		{`fanout_paths_received`, 420},
 		{`fanout_ribouts_scrape_ok`, 1},
+		{`fanout_rib_destinations{family="` + proto.IPv4Unicast.String() + `"}`, 420},
+		{`fanout_rib_partitions{family="` + proto.IPv4Unicast.String() + `"}`, 4},
 	} {
 		if got, ok := m[c.series]; !ok || got != c.want {
 			t.Errorf("%s = %v (present %v), want %v", c.series, got, ok, c.want)
@@ -234,6 +236,9 @@ func TestScrape(t *testing.T) {
 	}
 	if snap.Attrs.Sets != 2 || snap.Memory.PathsReceived != 420 || snap.RibOutsError != "" || len(snap.Scheduler) != len(s.Stats()) {
 		t.Errorf("JSON attrs %+v, memory %+v, ribouts error %q, %d kinds", snap.Attrs, snap.Memory, snap.RibOutsError, len(snap.Scheduler))
+	}
+	if len(snap.Tables) == 0 || snap.Tables[0].Family != proto.IPv4Unicast.String() || snap.Tables[0].Destinations != 420 {
+		t.Errorf("JSON tables %+v, want %s with 420 destinations first", snap.Tables, proto.IPv4Unicast)
 	}
 	if snap.Memory.RSS == 0 {
 		t.Errorf("no RSS read from /proc/self/status")

@@ -26,9 +26,18 @@ type Snapshot struct {
 	Attrs     AttrSnapshot   `json:"attrs"`
 	// RibOuts come from a short bgp.membership task; RibOutsError says why they are missing
 	// (the task did not run within the timeout, or the scheduler is closed).
-	RibOuts      []RibOutSnapshot `json:"ribouts"`
-	RibOutsError string           `json:"ribouts_error,omitempty"`
-	Memory       MemorySnapshot   `json:"memory"`
+	RibOuts []RibOutSnapshot `json:"ribouts"`
+	// Tables are the destinations per RIB table, read in the same task.
+	Tables       []TableSnapshot `json:"tables"`
+	RibOutsError string          `json:"ribouts_error,omitempty"`
+	Memory       MemorySnapshot  `json:"memory"`
+}
+
+// TableSnapshot is one RIB table's size.
+type TableSnapshot struct {
+	Family       string `json:"family"`
+	Partitions   int    `json:"partitions"`
+	Destinations int    `json:"destinations"`
 }
 
 // PeerSnapshot is one peer's state and counters.
@@ -126,11 +135,11 @@ func (s *source) snapshot() *Snapshot {
 	if s.rib != nil {
 		snap.Attrs = AttrSnapshot{Sets: s.rib.Attrs().Len(), Bytes: s.rib.Attrs().Bytes(),
 			ExportSets: s.rib.ExportAttrs().Len(), ExportBytes: s.rib.ExportAttrs().Bytes()}
-		ros, err := s.ribOuts()
+		ros, tables, err := s.inTask()
 		if err != nil {
 			snap.RibOutsError = err.Error()
 		}
-		snap.RibOuts = ros
+		snap.RibOuts, snap.Tables = ros, tables
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -164,29 +173,45 @@ var msgTypes = []uint8{proto.MsgOpen, proto.MsgUpdate, proto.MsgNotification, pr
 
 var errRibOutTimeout = errors.New("bgp.membership task did not run within the scrape timeout")
 
-// ribOuts reads the RibOuts in a one-shot bgp.membership task, which excludes the
-// partition, walk and send tasks RIB.RibOuts requires; it gives up after s.timeout (the
-// task then still runs once and its result is dropped).
-func (s *source) ribOuts() ([]RibOutSnapshot, error) {
+// tableFamilies are the RIB's tables, in the order reported.
+var tableFamilies = []proto.Family{proto.IPv4Unicast, proto.IPv6Unicast, proto.VPNv4, proto.VPNv6}
+
+// inTask reads the RibOuts and the table sizes in a one-shot bgp.membership task, which
+// excludes the partition, walk and send tasks RIB.RibOuts and Table.Len require (it holds
+// routing off for as long as it takes to count); it gives up after s.timeout (the task then
+// still runs once and its result is dropped).
+func (s *source) inTask() ([]RibOutSnapshot, []TableSnapshot, error) {
 	if s.sched == nil {
-		return nil, errors.New("no scheduler")
+		return nil, nil, errors.New("no scheduler")
 	}
-	ch := make(chan []bgp.RibOutStatus, 1) // buffered: a late task never blocks
+	type result struct {
+		ros    []bgp.RibOutStatus
+		tables []TableSnapshot
+	}
+	ch := make(chan result, 1) // buffered: a late task never blocks
 	err := s.sched.Run(sched.BGPMembership, 0, func(c *sched.Ctx) sched.Result {
-		ch <- s.rib.RibOuts(c)
+		var res result
+		res.ros = s.rib.RibOuts(c)
+		for _, f := range tableFamilies {
+			if t := s.rib.Table(f); t != nil {
+				res.tables = append(res.tables, TableSnapshot{Family: f.String(), Partitions: t.Partitions(), Destinations: t.DB().Len(c)})
+			}
+		}
+		ch <- res
 		return sched.Done
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bgp.membership task: %w", err)
+		return nil, nil, fmt.Errorf("bgp.membership task: %w", err)
 	}
 	t := time.NewTimer(s.timeout)
 	defer t.Stop()
-	var st []bgp.RibOutStatus
+	var res result
 	select {
-	case st = <-ch:
+	case res = <-ch:
 	case <-t.C:
-		return nil, errRibOutTimeout
+		return nil, nil, errRibOutTimeout
 	}
+	st := res.ros
 	out := make([]RibOutSnapshot, len(st))
 	for i, r := range st {
 		out[i] = RibOutSnapshot{Family: r.Policy.Family.String(), Role: r.Policy.Role.String(), Group: r.Group,
@@ -199,7 +224,7 @@ func (s *source) ribOuts() ([]RibOutSnapshot, error) {
 	for i := range out {
 		out[i].Index = i
 	}
-	return out, nil
+	return out, res.tables, nil
 }
 
 // readRSS returns VmRSS from /proc/self/status in bytes, 0 when it cannot be read.
