@@ -93,7 +93,7 @@ func TestRunStopsOnSignal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := writeConfig(t, fmt.Sprintf("[global.config]\n  as = 65000\n  router-id = \"127.1.31.1\"\n  port = %d\n  local-address-list = [\"127.1.31.1\"]\n[fanout]\n  grpc-address = \"127.1.31.1:%d\"\n", port, apiPort))
+	p := writeConfig(t, fmt.Sprintf("[global.config]\n  as = 65000\n  router-id = \"127.1.31.1\"\n  port = %d\n  local-address-list = [\"127.1.31.1\"]\n[fanout]\n  grpc-address = \"127.1.31.1:%d\"\n  http-address = \"127.0.0.1:0\"\n", port, apiPort))
 	sigs := make(chan os.Signal, 1)
 	var out safeBuffer
 	done := make(chan int, 1)
@@ -147,6 +147,7 @@ func TestDaemonLearnsRoutesFromGoBGPD(t *testing.T) {
   local-address-list = ["%s"]
 [fanout]
   grpc-address = "%s:%d"
+  http-address = "127.0.0.1:0"
 [[neighbors]]
   [neighbors.config]
     neighbor-address = "%s"

@@ -67,6 +67,7 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	tlsCert := fs.String("tls-cert-file", "", "the API's TLS certificate `file` (PEM)")
 	tlsKey := fs.String("tls-key-file", "", "the API's TLS key `file` (PEM)")
 	tlsClientCA := fs.String("tls-client-ca-file", "", "CA `file` (PEM) that API clients' certificates must chain to: mutual TLS; empty: clients are not authenticated")
+	pprof := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on fanout.http-address (loopback by default)")
 	apiHosts := fs.String("api-hosts", "", "gRPC API (GoBGP v3) listen `address:port`, overriding fanout.grpc-address (default 127.0.0.1:50051)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -128,6 +129,7 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	defer log.Sync()
 
+	o.pprof = *pprof
 	d, err := startWith(c, log, o)
 	if err != nil {
 		log.Error("fanoutd did not start", zap.Error(err))

@@ -20,7 +20,7 @@ import (
 // -> hold time in seconds), in the order given.
 func reloadConfig(fAddr netip.Addr, port, apiPort uint16, as uint32, neighbors ...string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[global.config]\n  as = %d\n  router-id = \"%s\"\n  port = %d\n  local-address-list = [\"%s\"]\n[fanout]\n  grpc-address = \"%s:%d\"\n",
+	fmt.Fprintf(&b, "[global.config]\n  as = %d\n  router-id = \"%s\"\n  port = %d\n  local-address-list = [\"%s\"]\n[fanout]\n  grpc-address = \"%s:%d\"\n  http-address = \"127.0.0.1:0\"\n",
 		as, fAddr, port, fAddr, fAddr, apiPort)
 	for i := 0; i+1 < len(neighbors); i += 2 {
 		fmt.Fprintf(&b, "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"%s\"\n    peer-as = 65100\n  [neighbors.timers.config]\n    hold-time = %s\n  [neighbors.transport.config]\n    passive-mode = true\n",

@@ -88,7 +88,7 @@ func TestCLIOverMutualTLS(t *testing.T) {
 	}
 	dir := t.TempDir()
 	writePKI(t, dir, addr)
-	p := writeConfig(t, fmt.Sprintf("[global.config]\n  as = 65000\n  router-id = \"127.1.34.1\"\n  port = %d\n  local-address-list = [\"127.1.34.1\"]\n[fanout]\n  grpc-address = \"127.1.34.1:%d\"\n", port, apiPort))
+	p := writeConfig(t, fmt.Sprintf("[global.config]\n  as = 65000\n  router-id = \"127.1.34.1\"\n  port = %d\n  local-address-list = [\"127.1.34.1\"]\n[fanout]\n  grpc-address = \"127.1.34.1:%d\"\n  http-address = \"127.0.0.1:0\"\n", port, apiPort))
 	in := func(name string) string { return filepath.Join(dir, name) }
 
 	var out safeBuffer
