@@ -133,6 +133,9 @@ func (m *exportManager) policyFor(info *SessionInfo, fam proto.Family) rib.Expor
 	p := rib.ExportPolicy{Family: fam, AS4: info.Send.AS4, ExtendedMessage: info.Send.ExtendedMessage}
 	if info.Peer != nil {
 		p.StripUnknown = info.Peer.cfg.StripUnknownAttrs
+		if info.Send.AddPath.Has(fam) {
+			p.AddPathSend = info.Peer.cfg.addPathSendMax(fam)
+		}
 	}
 	switch {
 	case info.RSClient:

@@ -10,7 +10,7 @@ import (
 
 // localOpen builds the OPEN fanout sends to a peer configured by cfg (defaults applied):
 // 4-octet AS always (RFC 6793), route refresh always (RFC 2918), the configured families
-// (RFC 4760), ADD-PATH receive for the configured families (RFC 7911), extended messages
+// (RFC 4760), ADD-PATH receive and send for the configured families (RFC 7911), extended messages
 // (RFC 8654), graceful restart as a helper (RFC 4724: no forwarding state claimed) and the
 // BGP role (RFC 9234) when configured.
 func localOpen(cfg *PeerConfig, routerID netip.Addr) (*proto.Open, error) {
@@ -24,9 +24,9 @@ func localOpen(cfg *PeerConfig, routerID netip.Addr) (*proto.Open, error) {
 	c.RouteRefresh = true
 	c.HasAS4, c.AS4 = true, cfg.LocalAS
 	c.ExtendedMessage = cfg.ExtendedMessage
-	for _, f := range cfg.AddPathReceive {
-		if hasFamily(cfg.Families, f) {
-			c.AddPath = append(c.AddPath, proto.AddPathFamily{Family: f, Mode: proto.AddPathReceive})
+	for _, f := range cfg.Families {
+		if m := cfg.addPathMode(f); m != 0 {
+			c.AddPath = append(c.AddPath, proto.AddPathFamily{Family: f, Mode: m})
 		}
 	}
 	if cfg.GracefulRestart.Enabled {

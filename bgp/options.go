@@ -54,6 +54,7 @@ type PeerConfig struct {
 
 	Families        []proto.Family // announced in the Multiprotocol capability; empty: IPv4 unicast
 	AddPathReceive  []proto.Family // families for which fanout announces ADD-PATH receive (RFC 7911)
+	AddPathSend     []AddPathSend  // families for which fanout announces ADD-PATH send, with how many paths
 	ExtendedMessage bool           // announce RFC 8654 extended messages
 	GracefulRestart GracefulRestartConfig
 	HasRole         bool // announce Role (RFC 9234)

@@ -110,7 +110,7 @@ func (g *sendGroup) send(r *ribOut) bool {
 			}
 			continue
 		}
-		n[0] = proto.NLRI{Prefix: it.Key.Prefix(), RD: it.Key.RD(), Labels: it.Label.Stack()}
+		n[0] = proto.NLRI{Prefix: it.Key.Prefix(), PathID: it.PathID, RD: it.Key.RD(), Labels: it.Label.Stack()}
 		if wd := it.Withdraw.And(b.Peers); !wd.Empty() {
 			use(wd, false).b.Withdraw(fam, n[0])
 			r.counters.Prefixes.Add(1)

@@ -217,6 +217,7 @@ func (s *Server) AddPeer(cfg PeerConfig) error {
 	}
 	cfg.Families = slices.Clone(cfg.Families)
 	cfg.AddPathReceive = slices.Clone(cfg.AddPathReceive)
+	cfg.AddPathSend = slices.Clone(cfg.AddPathSend)
 	open, err := localOpen(&cfg, s.cfg.RouterID)
 	if err != nil {
 		return err

@@ -52,11 +52,19 @@ type ExportPolicy struct {
 	AS4             bool       // the peers encode 4-octet AS numbers (RFC 6793)
 	ExtendedMessage bool       // RFC 8654
 	StripUnknown    bool       // drop unknown optional transitive attributes instead of passing them with Partial
+	// AddPathSend is how many paths of a prefix are advertised, each with its own path
+	// identifier (RFC 7911 ADD-PATH send, negotiated for Family); 0: only the best path,
+	// without identifiers.
+	AddPathSend uint8
 }
 
 // Options returns the encoding options of the policy's sessions.
 func (p *ExportPolicy) Options() proto.SessionOptions {
-	return proto.SessionOptions{AS4: p.AS4, ExtendedMessage: p.ExtendedMessage, EBGP: p.Role == RoleEBGP || p.Role == RoleRSClient}
+	o := proto.SessionOptions{AS4: p.AS4, ExtendedMessage: p.ExtendedMessage, EBGP: p.Role == RoleEBGP || p.Role == RoleRSClient}
+	if p.AddPathSend > 0 {
+		o.AddPath.Set(p.Family)
+	}
+	return o
 }
 
 func (p *ExportPolicy) internal() bool {
@@ -109,6 +117,7 @@ type Exporter struct {
 	key   []byte
 	path  []byte
 	clist []byte
+	order []int // scratch: the paths an ADD-PATH policy advertises, best first
 
 	Rewrites int // sets rewritten (cache misses), for tests and diagnostics
 }

@@ -85,13 +85,22 @@ func (r *RibOut) Register(c *sched.Ctx) error {
 		return err
 	}
 	r.id = id
+	if r.Policy.AddPathSend > 0 {
+		r.table.allPaths++
+	}
 	return nil
 }
 
 // Unregister removes the listener; done runs when its state slots are cleared. Call it
 // only after a walk with no members has released every state (see Leave).
 func (r *RibOut) Unregister(c *sched.Ctx, done func(c *sched.Ctx)) error {
-	return r.table.DB().Unregister(c, r.id, done)
+	if err := r.table.DB().Unregister(c, r.id, done); err != nil {
+		return err
+	}
+	if r.Policy.AddPathSend > 0 {
+		r.table.allPaths--
+	}
+	return nil
 }
 
 // Close gives back every reference the RibOut holds outside entries: its exporters'
@@ -211,47 +220,73 @@ func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
 	if pi < 0 || pi >= len(r.parts) {
 		return
 	}
+	if r.Policy.AddPathSend > 0 {
+		r.exportPaths(pi, e, force)
+		return
+	}
 	st, _ := e.State(r.id).(*advState)
 	members := r.members
 	var out *Attrs
 	var label Label
 	var targets PeerSet
 	if b := e.Data.Best(); b != nil && !members.Empty() && r.Policy.Allows(b.Src) {
-		targets = members
-		if !b.Src.Local {
-			if s, ok := r.slotOf[b.Src.ID]; ok {
-				targets.Remove(s) // split horizon: never back to the peer it came from
-			}
-		}
-		// RFC 4456 §8: never to the originator of the route.
-		if b.Attrs.HasOriginatorID {
-			targets = targets.AndNot(r.byRouterID[netip.AddrFrom4(b.Attrs.OriginatorID)])
-		} else if r.Policy.reflects(b.Src) {
-			targets = targets.AndNot(r.byRouterID[b.Src.RouterID])
-		}
-		if !targets.Empty() {
-			if out = r.parts[pi].Export(b); out == nil {
-				targets = PeerSet{}
-			}
-			label = b.Label
-		}
+		out, label, targets = r.exportPath(pi, b, members)
 	}
 	if st == nil && out == nil {
 		return
 	}
-	var adv PeerSet
-	if st != nil {
-		adv = st.adv.And(members)
+	if st == nil {
+		st = &advState{}
+		e.SetState(r.id, st)
 	}
+	r.apply(st, e.Key(), 0, out, label, targets, force, members)
+	if st.empty() {
+		e.SetState(r.id, nil)
+	}
+}
+
+// exportPath returns what partition pi's exporter advertises for path b (one reference,
+// nil when nothing) and the members it goes to: members less the peer it came from
+// (split horizon) and its originator (RFC 4456 §8).
+func (r *RibOut) exportPath(pi int, b *Path, members PeerSet) (out *Attrs, label Label, targets PeerSet) {
+	targets = members
+	if !b.Src.Local {
+		if s, ok := r.slotOf[b.Src.ID]; ok {
+			targets.Remove(s) // split horizon: never back to the peer it came from
+		}
+	}
+	// RFC 4456 §8: never to the originator of the route.
+	if b.Attrs.HasOriginatorID {
+		targets = targets.AndNot(r.byRouterID[netip.AddrFrom4(b.Attrs.OriginatorID)])
+	} else if r.Policy.reflects(b.Src) {
+		targets = targets.AndNot(r.byRouterID[b.Src.RouterID])
+	}
+	if targets.Empty() {
+		return nil, Label{}, PeerSet{}
+	}
+	if out = r.parts[pi].Export(b); out == nil {
+		return nil, Label{}, PeerSet{}
+	}
+	return out, b.Label, targets
+}
+
+// empty reports whether the state holds nothing: no advertised set and no update that
+// may still be queued.
+func (st *advState) empty() bool { return st.attrs == nil && st.pending.Value() == nil }
+
+// apply moves one advertised unit (a prefix, or one path of a prefix under ADD-PATH, with
+// path identifier pathID) from state st to announcing out (one reference, given to st or
+// released; nil: nothing) with label to targets, and queues the difference for the
+// members, merged with an unsent older update of the same unit.
+func (r *RibOut) apply(st *advState, key Key, pathID uint32, out *Attrs, label Label, targets, force, members PeerSet) {
+	if out == nil {
+		targets = PeerSet{}
+	}
+	adv := st.adv.And(members)
 	force = force.And(targets)
 	var ann, wd PeerSet
-	var unlinked bool
-	var sent PeerSet
-	var u *Update
-	if st != nil {
-		u = st.pending.Value()
-		unlinked, sent = r.Queue.Unlink(u)
-	}
+	u := st.pending.Value()
+	unlinked, sent := r.Queue.Unlink(u)
 	if unlinked {
 		// The unsent update is replaced: the new one carries what it would still have
 		// sent to the members it has not reached yet.
@@ -265,7 +300,7 @@ func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
 			r.attrs.Release(u.Attrs)
 		}
 	} else {
-		if st != nil && st.attrs == out && st.label == label {
+		if st.attrs == out && st.label == label {
 			ann = targets.AndNot(adv).Or(force)
 		} else {
 			ann = targets
@@ -274,10 +309,6 @@ func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
 	}
 	if out == nil {
 		ann = PeerSet{}
-	}
-	if st == nil {
-		st = &advState{}
-		e.SetState(r.id, st)
 	}
 	st.pending = weak.Pointer[Update]{} // sent to every member already, or replaced below
 	if st.attrs != out {
@@ -294,14 +325,11 @@ func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
 		st.adv = targets
 	}
 	if !ann.Empty() || !wd.Empty() {
-		u := &Update{Key: e.Key(), Attrs: out, Label: label, Announce: ann, Withdraw: wd}
+		u := &Update{Key: key, PathID: pathID, Attrs: out, Label: label, Announce: ann, Withdraw: wd}
 		if out != nil {
 			r.attrs.Ref(out)
 		}
 		st.pending = weak.Make(u)
 		r.Queue.Push(u)
-	}
-	if st.attrs == nil && st.pending.Value() == nil {
-		e.SetState(r.id, nil)
 	}
 }

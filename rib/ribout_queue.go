@@ -14,6 +14,7 @@ import (
 // update per prefix: the partition replaces an unsent one (Unlink, then Push a merged one).
 type Update struct {
 	Key      Key
+	PathID   uint32 // the ADD-PATH path identifier sent (RFC 7911); 0 without ADD-PATH send
 	Attrs    *Attrs // what is announced (one reference, given to the queue); nil: nothing
 	Label    Label
 	Announce PeerSet // members to send Attrs to (a marker: the members standing at it)
@@ -197,6 +198,7 @@ func (q *UpdateQueue) freeHeadLocked() {
 // encodes it without holding the lock.
 type BatchItem struct {
 	Key      Key
+	PathID   uint32
 	Wire     string     // the attributes' encoding (Attrs.Wire); empty without Attrs
 	NextHop  netip.Addr // the attributes' next hop
 	HasAttrs bool
@@ -268,7 +270,7 @@ func (q *UpdateQueue) takeLocked(b *Batch, m *Update, max int) *Update {
 		if n.EndOfRIB && len(b.Items) > 0 {
 			break
 		}
-		it := BatchItem{Key: n.Key, Label: n.Label, Announce: n.Announce, Withdraw: n.Withdraw, EndOfRIB: n.EndOfRIB}
+		it := BatchItem{Key: n.Key, PathID: n.PathID, Label: n.Label, Announce: n.Announce, Withdraw: n.Withdraw, EndOfRIB: n.EndOfRIB}
 		if n.Attrs != nil {
 			it.HasAttrs, it.Wire, it.NextHop = true, n.Attrs.Wire(), n.Attrs.NextHop
 		}

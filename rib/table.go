@@ -61,6 +61,9 @@ type Table struct {
 	attrs *AttrTable
 	best  BestOptions
 	db    *db.Table[Key, Entry, Op]
+	// allPaths counts the registered listeners that need every path change, not only
+	// best-path changes (ADD-PATH RibOuts). Written by tasks that exclude db.partition.
+	allPaths int
 }
 
 // NewTable builds a table whose partitions run on s and whose paths intern in attrs.
@@ -183,13 +186,14 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 		return false
 	}
 	changed := d.Select(&t.best, prev)
-	if changed {
-		if prev.Src != nil && prev.Src.Counters != nil {
-			prev.Src.Counters.Best.Add(-1)
-		}
-		if b := d.Best(); b != nil && b.Src.Counters != nil {
-			b.Src.Counters.Best.Add(1)
-		}
+	if !changed {
+		return t.allPaths > 0
 	}
-	return changed
+	if prev.Src != nil && prev.Src.Counters != nil {
+		prev.Src.Counters.Best.Add(-1)
+	}
+	if b := d.Best(); b != nil && b.Src.Counters != nil {
+		b.Src.Counters.Best.Add(1)
+	}
+	return true
 }

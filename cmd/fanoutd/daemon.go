@@ -98,6 +98,9 @@ func peerConfig(c *config.Config, n *config.Neighbor) bgp.PeerConfig {
 		if af.AddPaths.Receive || n.AddPaths.Receive {
 			pc.AddPathReceive = append(pc.AddPathReceive, fam)
 		}
+		if af.AddPaths.SendMax > 0 {
+			pc.AddPathSend = append(pc.AddPathSend, bgp.AddPathSend{Family: fam, Max: af.AddPaths.SendMax})
+		}
 		// The session counts prefixes of all families together: the limits add up.
 		if l := af.PrefixLimit; l.MaxPrefixes > 0 {
 			pc.MaxPrefixes.Limit += int(l.MaxPrefixes)
