@@ -1,0 +1,272 @@
+package netinst
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FakeKernel is a Kernel that records kernel state in memory and prints it as text, for
+// unit tests here and in the daemon. It can be slowed down (Delay) and made to fail
+// (FailRoute, FailList) to test what actors do then.
+//
+// The mutex guards every field; FakeKernel is safe for concurrent use (several actors may
+// share one, as they share a namespace).
+type FakeKernel struct {
+	mu       sync.Mutex
+	routes   map[Route]struct{}
+	links    map[string]string // name -> description
+	rules    map[string]struct{}
+	delay    time.Duration
+	failGw   map[string]error // gateway (text) -> error of ReplaceRoutes for routes via it
+	failList []error          // the next ListRoutes calls fail with these, in order
+	onList   func()           // runs inside ListRoutes after the dump is taken
+	calls    int
+}
+
+// NewFakeKernel returns an empty fake kernel.
+func NewFakeKernel() *FakeKernel {
+	return &FakeKernel{routes: map[Route]struct{}{}, links: map[string]string{}, rules: map[string]struct{}{}, failGw: map[string]error{}}
+}
+
+// SetDelay makes every kernel call take d longer (a stuck netlink socket).
+func (k *FakeKernel) SetDelay(d time.Duration) {
+	k.mu.Lock()
+	k.delay = d
+	k.mu.Unlock()
+}
+
+// FailRoute makes installing routes via gateway gw fail with err (nil: stop failing).
+func (k *FakeKernel) FailRoute(gw string, err error) {
+	k.mu.Lock()
+	if err == nil {
+		delete(k.failGw, gw)
+	} else {
+		k.failGw[gw] = err
+	}
+	k.mu.Unlock()
+}
+
+// FailList makes the next len(errs) dumps fail with errs, in order.
+func (k *FakeKernel) FailList(errs ...error) {
+	k.mu.Lock()
+	k.failList = append(k.failList, errs...)
+	k.mu.Unlock()
+}
+
+// OnList sets a function that runs inside each dump after the routes were read (nil: none):
+// it stands for whatever happens while a real dump is in flight.
+func (k *FakeKernel) OnList(f func()) {
+	k.mu.Lock()
+	k.onList = f
+	k.mu.Unlock()
+}
+
+// Remove deletes r as another process would (ip route del); it reports whether r was there.
+func (k *FakeKernel) Remove(r Route) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, ok := k.routes[r]
+	delete(k.routes, r)
+	return ok
+}
+
+// Insert adds r as another process (or an earlier run) would.
+func (k *FakeKernel) Insert(r Route) {
+	k.mu.Lock()
+	k.routes[r] = struct{}{}
+	k.mu.Unlock()
+}
+
+// Calls returns how many kernel calls were made.
+func (k *FakeKernel) Calls() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.calls
+}
+
+// Len returns the number of routes in table.
+func (k *FakeKernel) Len(table int) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for r := range k.routes {
+		if r.Table == table {
+			n++
+		}
+	}
+	return n
+}
+
+// Dump prints the fake's state, one sorted line per link, rule and route.
+func (k *FakeKernel) Dump() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var lines []string
+	for name, d := range k.links {
+		lines = append(lines, fmt.Sprintf("link %s %s", name, d))
+	}
+	for r := range k.rules {
+		lines = append(lines, "rule "+r)
+	}
+	for r := range k.routes {
+		lines = append(lines, "route "+r.String())
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// enter counts a call and sleeps its delay; the delay is taken without the lock so one slow
+// caller does not hold up the test reading the state.
+func (k *FakeKernel) enter() {
+	k.mu.Lock()
+	k.calls++
+	d := k.delay
+	k.mu.Unlock()
+	if d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// ReplaceRoutes implements Kernel: a route replaces the table's route to the same destination.
+func (k *FakeKernel) ReplaceRoutes(rs []Route) []RouteError {
+	k.enter()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var failed []RouteError
+	for _, r := range rs {
+		if err := k.failGw[r.Gw.String()]; err != nil {
+			failed = append(failed, RouteError{Route: r, Err: err})
+			continue
+		}
+		for old := range k.routes {
+			if old.Table == r.Table && old.Dst == r.Dst {
+				delete(k.routes, old)
+			}
+		}
+		k.routes[r] = struct{}{}
+	}
+	return failed
+}
+
+// DeleteRoutes implements Kernel.
+func (k *FakeKernel) DeleteRoutes(rs []Route) []RouteError {
+	k.enter()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, r := range rs {
+		delete(k.routes, r)
+	}
+	return nil
+}
+
+// ListRoutes implements Kernel.
+func (k *FakeKernel) ListRoutes(table int) ([]Route, error) {
+	k.enter()
+	k.mu.Lock()
+	if len(k.failList) > 0 {
+		err := k.failList[0]
+		k.failList = k.failList[1:]
+		k.mu.Unlock()
+		return nil, err
+	}
+	var out []Route
+	for r := range k.routes {
+		if r.Table == table {
+			out = append(out, r)
+		}
+	}
+	f := k.onList
+	k.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return out, nil
+}
+
+// Setup implements Kernel.
+func (k *FakeKernel) Setup(s Setup) (Created, error) {
+	k.enter()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var c Created
+	if s.Bridge != "" {
+		if _, ok := k.links[s.Bridge]; !ok {
+			k.links[s.Bridge] = "bridge" + addrText(s.Addrs)
+			c.Bridge = true
+		}
+	}
+	for _, p := range s.Ports {
+		if p.Peer != "" {
+			if _, ok := k.links[p.Name]; !ok {
+				c.Veths = append(c.Veths, p.Name)
+			}
+			k.links[p.Peer] = "veth peer " + p.Name
+		} else if _, ok := k.links[p.Name]; !ok {
+			return c, fmt.Errorf("port %s: %w", p.Name, errNoLink)
+		}
+		d := "port"
+		if s.Bridge != "" {
+			d += " master " + s.Bridge
+		}
+		k.links[p.Name] = d + addrText(p.Addrs)
+	}
+	if s.Bridge != "" && s.RulePriority > 0 {
+		for _, fam := range []int{4, 6} {
+			k.rules[fmt.Sprintf("%d pref %d iif %s lookup %d", fam, s.RulePriority, s.Bridge, s.Table)] = struct{}{}
+			c.Rules = append(c.Rules, fam)
+		}
+	}
+	return c, nil
+}
+
+// Teardown implements Kernel.
+func (k *FakeKernel) Teardown(s Setup, c Created) error {
+	k.enter()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, fam := range c.Rules {
+		delete(k.rules, fmt.Sprintf("%d pref %d iif %s lookup %d", fam, s.RulePriority, s.Bridge, s.Table))
+	}
+	for _, v := range c.Veths {
+		delete(k.links, v)
+		for _, p := range s.Ports {
+			if p.Name == v {
+				delete(k.links, p.Peer)
+			}
+		}
+	}
+	for _, p := range s.Ports {
+		if !slices.Contains(c.Veths, p.Name) {
+			if _, ok := k.links[p.Name]; ok {
+				k.links[p.Name] = "port"
+			}
+		}
+	}
+	if c.Bridge {
+		delete(k.links, s.Bridge)
+	}
+	return nil
+}
+
+// AddLink makes an existing link (a port that fanout does not create).
+func (k *FakeKernel) AddLink(name string) {
+	k.mu.Lock()
+	k.links[name] = "port"
+	k.mu.Unlock()
+}
+
+var errNoLink = errors.New("no such link")
+
+func addrText(as []netip.Prefix) string {
+	s := ""
+	for _, a := range as {
+		s += " " + a.String()
+	}
+	return s
+}
