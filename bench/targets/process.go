@@ -345,8 +345,8 @@ var ErrTreeSurvived = errors.New("process tree survived SIGKILL")
 // SIGKILL to it and to every process of its tree still alive (Killed reports whether that was
 // needed); it reaps the process, waits up to 2 s more for the tree to be gone, runs the
 // target's cleanup and removes the run directory unless Keep was called, Options.KeepDir is
-// set or Stop failed. It returns the final Usage: the maxima of the samples, raised to the
-// root's own rusage (its time and its reaped children's, to the microsecond). Calling Stop
+// set or Stop failed. It returns the final Usage: the maxima of the samples, the CPU time
+// raised to the root's own rusage (its time and its reaped children's, to the microsecond). Calling Stop
 // again returns the same Usage.
 func (p *Process) Stop(ctx context.Context) (Usage, error) {
 	if p.stopped {
@@ -397,9 +397,10 @@ func (p *Process) Stop(ctx context.Context) (Usage, error) {
 		// The root's own time and that of every child it reaped, to the microsecond (the
 		// samples count whole ticks).
 		cpu = max(cpu, (ps.UserTime() + ps.SystemTime()).Seconds())
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			hwm = max(hwm, ru.Maxrss*1024) // the largest single process, in kB
-		}
+		// The rusage's Maxrss is not used: Go starts the daemon with vfork, and Linux carries
+		// the parent's resident set (this harness's, hundreds of MiB with a big plan) into
+		// the child's maxrss at exec, so it would report the harness, not the daemon.
+		// The sampled VmHWM belongs to the daemon's own address spaces.
 	}
 	if p.launch.Cleanup != nil {
 		p.launch.Cleanup(p.cmd.Process.Pid)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +194,31 @@ func TestStopKeep(t *testing.T) {
 	}
 	if _, err := os.Stat(p.LogPath()); err != nil {
 		t.Errorf("log not kept: %v", err)
+	}
+}
+
+// TestPeakRSSIsTheDaemons: the peak RSS is the daemon's own, not this process's. A large
+// resident heap here must not show up in the figure for a small daemon (Linux carries a
+// vfork parent's resident set into the child's rusage maxrss at exec).
+func TestPeakRSSIsTheDaemons(t *testing.T) {
+	ballast := make([]byte, 96<<20)
+	for i := range ballast {
+		if i%4096 == 0 {
+			ballast[i] = 1 // make every page resident
+		}
+	}
+	p, err := Start(context.Background(), fakeTarget{script: "exec sleep 30"}, fakeSpec(t, 206, true),
+		Options{Dir: t.TempDir(), SampleInterval: 20 * time.Millisecond})
+	runtime.KeepAlive(ballast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	u, err := p.Stop(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.PeakRSSBytes <= 0 || u.PeakRSSBytes > 32<<20 {
+		t.Errorf("peak RSS of a sleeping shell = %d bytes, want between 1 byte and 32 MiB", u.PeakRSSBytes)
 	}
 }
