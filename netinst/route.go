@@ -8,10 +8,11 @@ import (
 
 // RouteProtocol is the route protocol number (rtm_protocol) fanout marks its kernel routes
 // with, so a dump can tell fanout's routes from everyone else's and a restarted fanoutd can
-// find and remove what an earlier run left. 196 is unassigned in iproute2's rt_protos
-// (BIRD uses 12, FRR's zebra 11 and 186-196 for its daemons' own numbers below it); name it
-// in /etc/iproute2/rt_protos.d to have `ip route` print "fanout".
-const RouteProtocol = 196
+// find and remove what an earlier run left. 201 is taken by no routing daemon we know of:
+// iproute2's rt_protos stops at 192, BIRD uses 12, and FRR claims 186 to 198 (196 is its
+// staticd, which is why the issue's example number is not used). Add "201 fanout" to
+// /etc/iproute2/rt_protos.d to have `ip route` print the name.
+const RouteProtocol = 201
 
 // Route is one kernel route as fanout installs it: a small comparable value, used directly
 // as a map key. Reconciliation matches routes on all four fields, so two routes that differ

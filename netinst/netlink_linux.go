@@ -1,0 +1,278 @@
+//go:build linux
+
+package netinst
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// NetlinkKernel is the Kernel of one network namespace: one *netlink.Handle opened in that
+// namespace, shared by every instance that lives there. netlink's handle serialises requests
+// on its socket, so it is safe for concurrent use.
+//
+// Owner: whoever opened it (the daemon), which closes it after the manager has stopped.
+// Cardinality: one per network namespace. Lifetime: the daemon's.
+type NetlinkKernel struct {
+	h  *netlink.Handle
+	ns string
+}
+
+// OpenNetlinkKernel opens the kernel of the named network namespace (as `ip netns` names
+// it); "" is the daemon's own namespace.
+func OpenNetlinkKernel(ns string) (*NetlinkKernel, error) {
+	if ns == "" {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return nil, fmt.Errorf("netlink: %w", err)
+		}
+		return &NetlinkKernel{h: h}, nil
+	}
+	nsh, err := netns.GetFromName(ns)
+	if err != nil {
+		return nil, fmt.Errorf("network namespace %q: %w", ns, err)
+	}
+	defer nsh.Close()
+	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink in namespace %q: %w", ns, err)
+	}
+	return &NetlinkKernel{h: h, ns: ns}, nil
+}
+
+// Close closes the handle.
+func (k *NetlinkKernel) Close() { k.h.Close() }
+
+// Handle returns the netlink handle (for tests that look at the namespace themselves).
+func (k *NetlinkKernel) Handle() *netlink.Handle { return k.h }
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func ipOf(a netip.Addr) net.IP {
+	if !a.IsValid() {
+		return nil
+	}
+	return a.AsSlice()
+}
+
+func nlRoute(r Route) *netlink.Route {
+	fam := unix.AF_INET
+	if r.Dst.Addr().Is6() {
+		fam = unix.AF_INET6
+	}
+	return &netlink.Route{Table: r.Table, Dst: ipNet(r.Dst), Gw: ipOf(r.Gw), Src: ipOf(r.Src),
+		Protocol: RouteProtocol, Family: fam, Scope: netlink.SCOPE_UNIVERSE, Type: unix.RTN_UNICAST}
+}
+
+// ReplaceRoutes implements Kernel.
+func (k *NetlinkKernel) ReplaceRoutes(rs []Route) []RouteError {
+	var failed []RouteError
+	for _, r := range rs {
+		if err := k.h.RouteReplace(nlRoute(r)); err != nil {
+			failed = append(failed, RouteError{Route: r, Err: err})
+		}
+	}
+	return failed
+}
+
+// DeleteRoutes implements Kernel.
+func (k *NetlinkKernel) DeleteRoutes(rs []Route) []RouteError {
+	var failed []RouteError
+	for _, r := range rs {
+		if err := k.h.RouteDel(nlRoute(r)); err != nil && !errors.Is(err, syscall.ESRCH) {
+			failed = append(failed, RouteError{Route: r, Err: err})
+		}
+	}
+	return failed
+}
+
+// ListRoutes implements Kernel. An interrupted dump (the table changed meanwhile) or a full
+// socket buffer (ENOBUFS) is an error; the actor retries with back-off.
+func (k *NetlinkKernel) ListRoutes(table int) ([]Route, error) {
+	filter := &netlink.Route{Table: table, Protocol: RouteProtocol}
+	nrs, err := k.h.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return nil, fmt.Errorf("dumping table %d: %w", table, err)
+	}
+	out := make([]Route, 0, len(nrs))
+	for i := range nrs {
+		if r, ok := fromNetlink(&nrs[i]); ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func fromNetlink(nr *netlink.Route) (Route, bool) {
+	r := Route{Table: nr.Table}
+	if nr.Dst != nil {
+		a, ok := netip.AddrFromSlice(nr.Dst.IP)
+		if !ok {
+			return r, false
+		}
+		ones, _ := nr.Dst.Mask.Size()
+		if nr.Family == unix.AF_INET {
+			a = a.Unmap()
+		}
+		r.Dst = netip.PrefixFrom(a, ones)
+	} else if nr.Family == unix.AF_INET6 {
+		r.Dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	} else {
+		r.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	}
+	if a, ok := netip.AddrFromSlice(nr.Gw); ok {
+		if r.Dst.Addr().Is4() {
+			a = a.Unmap()
+		}
+		r.Gw = a
+	}
+	if a, ok := netip.AddrFromSlice(nr.Src); ok {
+		if r.Dst.Addr().Is4() {
+			a = a.Unmap()
+		}
+		r.Src = a
+	}
+	return r, true
+}
+
+// Setup implements Kernel.
+func (k *NetlinkKernel) Setup(s Setup) (Created, error) {
+	var c Created
+	var br netlink.Link
+	if s.Bridge != "" {
+		l, err := k.h.LinkByName(s.Bridge)
+		if err != nil {
+			if err := k.h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: s.Bridge}}); err != nil {
+				return c, fmt.Errorf("creating bridge %s: %w", s.Bridge, err)
+			}
+			c.Bridge = true
+			if l, err = k.h.LinkByName(s.Bridge); err != nil {
+				return c, fmt.Errorf("bridge %s: %w", s.Bridge, err)
+			}
+		}
+		br = l
+		if err := k.addrs(br, s.Addrs); err != nil {
+			return c, fmt.Errorf("bridge %s: %w", s.Bridge, err)
+		}
+		if err := k.h.LinkSetUp(br); err != nil {
+			return c, fmt.Errorf("bridge %s up: %w", s.Bridge, err)
+		}
+	}
+	for _, p := range s.Ports {
+		l, err := k.h.LinkByName(p.Name)
+		if err != nil && p.Peer != "" {
+			if err := k.h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p.Name}, PeerName: p.Peer}); err != nil {
+				return c, fmt.Errorf("creating veth %s/%s: %w", p.Name, p.Peer, err)
+			}
+			c.Veths = append(c.Veths, p.Name)
+			if peer, err := k.h.LinkByName(p.Peer); err == nil {
+				_ = k.h.LinkSetUp(peer)
+			}
+			l, err = k.h.LinkByName(p.Name)
+		}
+		if err != nil {
+			return c, fmt.Errorf("port %s: %w", p.Name, err)
+		}
+		if br != nil {
+			if err := k.h.LinkSetMaster(l, br); err != nil {
+				return c, fmt.Errorf("port %s into bridge %s: %w", p.Name, s.Bridge, err)
+			}
+		}
+		if err := k.addrs(l, p.Addrs); err != nil {
+			return c, fmt.Errorf("port %s: %w", p.Name, err)
+		}
+		if err := k.h.LinkSetUp(l); err != nil {
+			return c, fmt.Errorf("port %s up: %w", p.Name, err)
+		}
+	}
+	if br != nil && s.RulePriority > 0 {
+		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+			err := k.h.RuleAdd(k.rule(s, fam))
+			if err != nil && !errors.Is(err, syscall.EEXIST) {
+				return c, fmt.Errorf("rule iif %s lookup %d: %w", s.Bridge, s.Table, err)
+			}
+			c.Rules = append(c.Rules, familyNumber(fam))
+		}
+	}
+	return c, nil
+}
+
+func familyNumber(fam int) int {
+	if fam == unix.AF_INET6 {
+		return 6
+	}
+	return 4
+}
+
+func (k *NetlinkKernel) rule(s Setup, fam int) *netlink.Rule {
+	r := netlink.NewRule()
+	r.Family = fam
+	r.Priority = s.RulePriority
+	r.IifName = s.Bridge
+	r.Table = s.Table
+	return r
+}
+
+func (k *NetlinkKernel) addrs(l netlink.Link, as []netip.Prefix) error {
+	for _, a := range as {
+		if err := k.h.AddrReplace(l, &netlink.Addr{IPNet: &net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())}}); err != nil {
+			return fmt.Errorf("address %s: %w", a, err)
+		}
+	}
+	return nil
+}
+
+// Teardown implements Kernel.
+func (k *NetlinkKernel) Teardown(s Setup, c Created) error {
+	var errs []error
+	for _, fam := range c.Rules {
+		f := unix.AF_INET
+		if fam == 6 {
+			f = unix.AF_INET6
+		}
+		if err := k.h.RuleDel(k.rule(s, f)); err != nil && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, fmt.Errorf("rule iif %s lookup %d: %w", s.Bridge, s.Table, err))
+		}
+	}
+	created := map[string]bool{}
+	for _, v := range c.Veths {
+		created[v] = true
+		if l, err := k.h.LinkByName(v); err == nil {
+			if err := k.h.LinkDel(l); err != nil {
+				errs = append(errs, fmt.Errorf("veth %s: %w", v, err))
+			}
+		}
+	}
+	for _, p := range s.Ports {
+		if created[p.Name] {
+			continue
+		}
+		l, err := k.h.LinkByName(p.Name)
+		if err != nil {
+			continue
+		}
+		if s.Bridge != "" {
+			_ = k.h.LinkSetNoMaster(l)
+		}
+		for _, a := range p.Addrs {
+			_ = k.h.AddrDel(l, &netlink.Addr{IPNet: ipNet(a)})
+		}
+	}
+	if c.Bridge {
+		if l, err := k.h.LinkByName(s.Bridge); err == nil {
+			if err := k.h.LinkDel(l); err != nil {
+				errs = append(errs, fmt.Errorf("bridge %s: %w", s.Bridge, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

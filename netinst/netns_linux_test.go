@@ -1,0 +1,176 @@
+//go:build linux
+
+package netinst
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+)
+
+// testNetns creates a network namespace for the test (unique by pid and name) and removes
+// it when the test ends. Not root: the test is skipped, saying so.
+func testNetns(tb testing.TB, name string) string {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root to create a network namespace (CI and make test run as root)")
+	}
+	ns := fmt.Sprintf("fanout-%s-%d", name, os.Getpid())
+	_ = exec.Command("ip", "netns", "del", ns).Run() // left by a killed run
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		tb.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+	}
+	tb.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			tb.Errorf("ip netns del %s: %v: %s", ns, err, out)
+		}
+	})
+	ipns(tb, ns, "link", "set", "lo", "up")
+	return ns
+}
+
+// ipns runs ip -n ns args and returns its output.
+func ipns(tb testing.TB, ns string, args ...string) string {
+	tb.Helper()
+	out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("ip -n %s %s: %v: %s", ns, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func openKernel(tb testing.TB, ns string) *NetlinkKernel {
+	tb.Helper()
+	k, err := OpenNetlinkKernel(ns)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(k.Close)
+	return k
+}
+
+func pfx(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s)} }
+
+// TestNetlinkInstances runs two instances inside a namespace the test made: each creates its
+// bridge with a veth pair attached and a rule, installs its routes into its own table,
+// reinstalls a route removed with `ip route del` within one interval, removes a stray of
+// fanout's protocol, and removes everything when stopped.
+func TestNetlinkInstances(t *testing.T) {
+	ns := testNetns(t, "ni")
+	k := openKernel(t, ns)
+	const interval = 300 * time.Millisecond
+	m, err := NewManager(Deps{Logger: zaptest.NewLogger(t), Kernel: func(*Config) (Kernel, error) { return k, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := Config{Name: DefaultName, Table: 100, Install: true, ReconcileInterval: interval,
+		Setup: Setup{Bridge: "fbr0", Addrs: append(pfx("192.0.2.254/24"), pfx("2001:db8:ff::fe/64")...), RulePriority: 1000,
+			Ports: []Port{{Name: "fv0", Peer: "fv1"}}}}
+	blue := Config{Name: "blue", VRF: true, Table: 200, Install: true, ReconcileInterval: interval,
+		Setup: Setup{Bridge: "fbr1", Addrs: pfx("198.51.100.254/24"), RulePriority: 1001, Ports: []Port{{Name: "fv2", Peer: "fv3"}}}}
+	if err := m.Apply([]Config{def, blue}); err != nil {
+		t.Fatal(err)
+	}
+	push := func(name, p, nh string) {
+		m.mu.Lock()
+		in := m.insts[name]
+		m.mu.Unlock()
+		var a netip.Addr
+		if nh != "" {
+			a = netip.MustParseAddr(nh)
+		}
+		in.actor.in.push(EventKey{Prefix: netip.MustParsePrefix(p)}, a)
+	}
+	status := func(name string) Status {
+		for _, s := range m.Status() {
+			if s.Name == name {
+				return s
+			}
+		}
+		return Status{}
+	}
+	for i := 1; i <= 50; i++ {
+		push(DefaultName, fmt.Sprintf("10.1.%d.0/24", i), "192.0.2.1")
+		push("blue", fmt.Sprintf("10.2.%d.0/24", i), "198.51.100.1")
+	}
+	push(DefaultName, "2001:db8:1::/48", "2001:db8:ff::1")
+	eventually(t, "routes installed", func() bool {
+		return status(DefaultName).RoutesInstalled == 51 && status("blue").RoutesInstalled == 50
+	})
+	if s := status(DefaultName); s.InstallFailures != 0 || !s.Activated || s.Pending {
+		t.Fatalf("status %+v", s)
+	}
+	// Netlink and ip agree with what the actors believe.
+	got, err := k.ListRoutes(100)
+	if err != nil || len(got) != 51 {
+		t.Fatalf("netlink dump of table 100: %d routes, %v", len(got), err)
+	}
+	show := ipns(t, ns, "route", "show", "table", "100", "proto", "201")
+	if !strings.Contains(show, "10.1.7.0/24 via 192.0.2.1 dev fbr0") || strings.Count(show, "\n") != 50 {
+		t.Fatalf("ip route show table 100:\n%s", show)
+	}
+	if show6 := ipns(t, ns, "-6", "route", "show", "table", "100"); !strings.Contains(show6, "2001:db8:1::/48 via 2001:db8:ff::1 dev fbr0 proto 201") {
+		t.Fatalf("ip -6 route show table 100:\n%s", show6)
+	}
+	if show := ipns(t, ns, "route", "show", "table", "200"); strings.Count(show, "via 198.51.100.1 dev fbr1 proto 201") != 50 {
+		t.Fatalf("ip route show table 200:\n%s", show)
+	}
+	if rules := ipns(t, ns, "rule", "show"); !strings.Contains(rules, "1000:\tfrom all iif fbr0 lookup 100") || !strings.Contains(rules, "1001:\tfrom all iif fbr1 lookup 200") {
+		t.Fatalf("ip rule show:\n%s", rules)
+	}
+	if links := ipns(t, ns, "link", "show", "master", "fbr0"); !strings.Contains(links, "fv0@fv1") {
+		t.Fatalf("ip link show master fbr0:\n%s", links)
+	}
+
+	// Another process removes a route: it is back within one interval (plus slack).
+	ipns(t, ns, "route", "del", "10.1.7.0/24", "table", "100")
+	removed := time.Now()
+	deadline := removed.Add(interval + 2*time.Second)
+	for !strings.Contains(ipns(t, ns, "route", "show", "table", "100", "10.1.7.0/24"), "via 192.0.2.1") {
+		if time.Now().After(deadline) {
+			t.Fatal("10.1.7.0/24 not reinstalled")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("reinstalled %v after ip route del (interval %v)", time.Since(removed).Round(time.Millisecond), interval)
+	if status(DefaultName).Reinstalls < 1 {
+		t.Fatalf("status %+v", status(DefaultName))
+	}
+	// A stray of fanout's protocol (an earlier run's) goes; a route of another protocol stays.
+	ipns(t, ns, "route", "add", "10.77.0.0/16", "via", "192.0.2.7", "table", "100", "proto", "201")
+	ipns(t, ns, "route", "add", "10.78.0.0/16", "via", "192.0.2.7", "table", "100", "proto", "static")
+	eventually(t, "stray removed", func() bool {
+		return !strings.Contains(ipns(t, ns, "route", "show", "table", "100"), "10.77.0.0/16")
+	})
+	if !strings.Contains(ipns(t, ns, "route", "show", "table", "100"), "10.78.0.0/16") {
+		t.Fatal("a route of another protocol was removed")
+	}
+	// A withdrawal removes the route at once.
+	push("blue", "10.2.9.0/24", "")
+	eventually(t, "withdrawn", func() bool { return status("blue").RoutesInstalled == 49 })
+	if strings.Contains(ipns(t, ns, "route", "show", "table", "200"), "10.2.9.0/24") {
+		t.Fatal("withdrawn route still in table 200")
+	}
+
+	// Stopping removes the instances' routes, rules, veths and bridges.
+	ctx, cancel := contextWithTimeout(10 * time.Second)
+	defer cancel()
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if show := ipns(t, ns, "route", "show", "table", "all", "proto", "201"); show != "" {
+		t.Fatalf("routes left:\n%s", show)
+	}
+	if rules := ipns(t, ns, "rule", "show"); strings.Contains(rules, "fbr") {
+		t.Fatalf("rules left:\n%s", rules)
+	}
+	if links := ipns(t, ns, "-o", "link", "show"); strings.Contains(links, "fbr") || strings.Contains(links, "fv") {
+		t.Fatalf("links left:\n%s", links)
+	}
+}
