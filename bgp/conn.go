@@ -47,8 +47,9 @@ type conn struct {
 	writerDone chan struct{}
 	shared     *connShared
 
-	dropped bool // session goroutine only
-	aborted bool // session goroutine only
+	ticket  *admitTicket // its place among unestablished connections; session goroutine only
+	dropped bool         // session goroutine only
+	aborted bool         // session goroutine only
 }
 
 // connShared is what the reader, the writer, the session goroutine and the export side
@@ -137,11 +138,12 @@ func (l *peerLoop) dial(s *fsmSession) {
 	if p.cfg.LocalAddr.IsValid() {
 		laddr = netip.AddrPortFrom(p.cfg.LocalAddr, 0).String()
 	}
-	raddr := netip.AddrPortFrom(p.cfg.Addr, p.cfg.RemotePort).String()
+	raddr := netip.AddrPortFrom(p.cfg.Addr, p.cfg.RemotePort)
+	opts := p.cfg.sockOpts()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		nc, err := p.srv.deps.Dial(ctx, "tcp", laddr, raddr)
+		nc, err := p.srv.dial(ctx, laddr, raddr, opts)
 		if !p.post(dialDone{s: s, gen: gen, nc: nc, err: err}) && nc != nil {
 			nc.Close()
 		}
@@ -269,6 +271,7 @@ func (c *conn) drop(abrupt bool) {
 		return
 	}
 	c.dropped = true
+	c.ticket.release()
 	c.cancel()
 	c.nc.SetReadDeadline(longAgo)
 	c.sb.Close()

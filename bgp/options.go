@@ -18,6 +18,8 @@ type ServerConfig struct {
 	// read the chosen ones with Server.ListenAddrs.
 	ListenAddrs []netip.Addr
 	ListenPort  uint16
+	// Admission limits incoming connection attempts (admission.go).
+	Admission AdmissionConfig
 }
 
 // MaxPrefixes is a peer's prefix limit (RFC 4486 §4, Cease subcode 1).
@@ -71,6 +73,15 @@ type PeerConfig struct {
 	// StripUnknownAttrs drops unknown optional transitive attributes from what the peer is
 	// sent, instead of passing them on with the Partial bit (RFC 4271 §5, §9).
 	StripUnknownAttrs bool
+
+	// Session protection (sockopt_linux.go). AuthPassword is the TCP MD5 key (RFC 2385) of
+	// the peer's connections, at most 80 bytes; it is never logged nor shown. TTLSecurity
+	// (GTSM, RFC 5082), when not 0, is the lowest TTL / hop limit accepted from the peer
+	// (255: directly connected) and makes fanout send with 255. MultihopTTL, when not 0,
+	// is the TTL fanout sends with (ebgp-multihop); 0 leaves the system default.
+	AuthPassword string
+	TTLSecurity  uint8
+	MultihopTTL  uint8
 }
 
 // withDefaults returns c with every zero duration and list replaced by its default.
@@ -136,6 +147,10 @@ func (c *PeerConfig) validate() error {
 		return fmt.Errorf("peer %v: hold time %v does not fit the OPEN", c.Addr, c.HoldTime)
 	case c.MaxPrefixes.Limit < 0:
 		return fmt.Errorf("peer %v: negative prefix limit", c.Addr)
+	case len(c.AuthPassword) > maxMD5KeyLen:
+		return fmt.Errorf("peer %v: auth password is %d bytes, more than %d (RFC 2385 key)", c.Addr, len(c.AuthPassword), maxMD5KeyLen)
+	case c.TTLSecurity != 0 && c.MultihopTTL != 0:
+		return fmt.Errorf("peer %v: ttl security and multihop TTL exclude each other (RFC 5082 sends with 255)", c.Addr)
 	}
 	for _, f := range c.Families {
 		if !f.Supported() {

@@ -58,8 +58,11 @@ type (
 		nc  net.Conn
 		err error
 	}
-	incomingConn struct{ nc net.Conn }
-	adminReq     struct {
+	incomingConn struct {
+		nc net.Conn
+		t  *admitTicket // released when the connection is Established or closed
+	}
+	adminReq struct {
 		op    adminOp
 		msg   string
 		reply chan error
@@ -230,7 +233,7 @@ func (l *peerLoop) handle(m any) {
 	case dialDone:
 		l.onDial(m)
 	case incomingConn:
-		l.onIncoming(m.nc)
+		l.onIncoming(m.nc, m.t)
 	case adminReq:
 		m.reply <- l.onAdmin(m)
 	case restartFired:
@@ -314,15 +317,18 @@ func (l *peerLoop) sendUrgent(s *fsmSession, msg []byte, typ uint8) {
 
 // onIncoming takes a connection the accept loop matched to this peer (RFC 4271 §6.8,
 // §8.2.2).
-func (l *peerLoop) onIncoming(nc net.Conn) {
+func (l *peerLoop) onIncoming(nc net.Conn, t *admitTicket) {
 	m := l.main
 	switch {
 	case l.closing || l.adminDown || l.prefixHeld || m.fsm.State() == Idle:
+		t.release()
 		l.refuse(nc, proto.SubConnectionRejected, "peer is down")
 	case m.fsm.State() == Established || (l.extra != nil && l.extra.fsm.State() == Established):
+		t.release()
 		l.refuse(nc, proto.SubCollisionResolution, "session already established")
 	case m.fsm.State() == Active && m.conn == nil:
 		l.attach(m, nc, false)
+		m.conn.ticket = t
 		l.step(m, Event{Kind: EvTCPConnectionConfirmed})
 	case l.extra == nil:
 		// A second connection while ours is being set up: both proceed until an OPEN
@@ -331,8 +337,10 @@ func (l *peerLoop) onIncoming(nc net.Conn) {
 		l.extra = x
 		l.step(x, Event{Kind: EvManualStartPassive})
 		l.attach(x, nc, false)
+		x.conn.ticket = t
 		l.step(x, Event{Kind: EvTCPConnectionConfirmed})
 	default:
+		t.release()
 		l.refuse(nc, proto.SubConnectionRejected, "too many connections")
 	}
 }
@@ -474,6 +482,7 @@ func compareBytes(a, b []byte) int {
 func (l *peerLoop) established(s *fsmSession) {
 	p := l.p
 	c := s.conn
+	c.ticket.release()
 	info := &SessionInfo{
 		PeerAddr: p.cfg.Addr, PeerAS: s.neg.peerAS, LocalAS: p.cfg.LocalAS, RouterID: s.neg.routerID,
 		EBGP: s.neg.recv.EBGP, RRClient: p.cfg.RRClient, RSClient: p.cfg.RSClient,
@@ -645,6 +654,7 @@ func (l *peerLoop) shutdown(r stopReq) {
 		case m := <-p.inbox:
 			switch m := m.(type) {
 			case incomingConn:
+				m.t.release()
 				m.nc.Close()
 			case dialDone:
 				if m.nc != nil {

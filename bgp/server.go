@@ -22,10 +22,10 @@ import (
 type Deps struct {
 	Logger *zap.Logger // nil: no logging
 	Clock  Clock       // nil: SystemClock
-	// Listen opens a listener; nil: net.Listen.
+	// Listen opens a listener; nil: a plain TCP listener (listenTCP).
 	Listen func(network, addr string) (net.Listener, error)
 	// Dial opens an outgoing connection from laddr ("" for any) to raddr; nil: a
-	// net.Dialer bound to laddr.
+	// net.Dialer bound to laddr that also signs with a peer's TCP MD5 key (sockopt.go).
 	Dial      func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)
 	Scheduler *sched.Scheduler // the task scheduler (used by the routing side)
 	Routing   Routing          // nil: routes are dropped
@@ -64,6 +64,8 @@ type Server struct {
 	closed    bool
 
 	wg sync.WaitGroup // accept loops and peer session goroutines
+
+	admit *admission // incoming connection limits (admission.go)
 }
 
 // listener is one listening socket and its accept loop.
@@ -91,24 +93,10 @@ func New(cfg ServerConfig, deps Deps) (*Server, error) {
 		deps.Clock = SystemClock{}
 	}
 	if deps.Listen == nil {
-		deps.Listen = net.Listen
+		deps.Listen = listenTCP
 	}
-	if deps.Dial == nil {
-		deps.Dial = dialTCP
-	}
-	return &Server{cfg: cfg, deps: deps, log: deps.Logger, peers: map[netip.Addr]*Peer{}}, nil
-}
-
-func dialTCP(ctx context.Context, network, laddr, raddr string) (net.Conn, error) {
-	var d net.Dialer
-	if laddr != "" {
-		a, err := net.ResolveTCPAddr(network, laddr)
-		if err != nil {
-			return nil, err
-		}
-		d.LocalAddr = a
-	}
-	return d.DialContext(ctx, network, raddr)
+	return &Server{cfg: cfg, deps: deps, log: deps.Logger, peers: map[netip.Addr]*Peer{},
+		admit: newAdmission(cfg.Admission, deps.Clock, deps.Logger.Named("admission"))}, nil
 }
 
 func (s *Server) routing() Routing {
@@ -143,6 +131,18 @@ func (s *Server) Start() error {
 			ln.addr = ta.AddrPort()
 		}
 		s.listeners = append(s.listeners, ln)
+	}
+	for a, p := range s.peers {
+		if p.cfg.AuthPassword == "" {
+			continue
+		}
+		if err := s.setListenerKeysLocked(a, p.cfg.AuthPassword); err != nil {
+			for _, ln := range s.listeners {
+				ln.l.Close()
+			}
+			s.listeners = nil
+			return err
+		}
 	}
 	s.started = true
 	for _, ln := range s.listeners {
@@ -194,17 +194,7 @@ func (s *Server) accept(ln *listener) {
 			}
 			continue
 		}
-		var remote netip.Addr
-		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-			remote = ta.AddrPort().Addr().Unmap()
-		}
-		s.mu.Lock()
-		p := s.peers[remote]
-		s.mu.Unlock()
-		if p == nil || !p.post(incomingConn{nc: nc}) {
-			s.log.Info("connection from an unknown address closed", zap.Stringer("remote", nc.RemoteAddr()))
-			nc.Close()
-		}
+		s.handleAccepted(nc)
 	}
 }
 
@@ -233,6 +223,12 @@ func (s *Server) AddPeer(cfg PeerConfig) error {
 	if s.peers[cfg.Addr] != nil {
 		return fmt.Errorf("%w: %v", ErrPeerExists, cfg.Addr)
 	}
+	if s.started && cfg.AuthPassword != "" {
+		if err := s.setListenerKeysLocked(cfg.Addr, cfg.AuthPassword); err != nil {
+			s.setListenerKeysLocked(cfg.Addr, "")
+			return err
+		}
+	}
 	if n := len(s.freeIdx); n > 0 {
 		p.index, s.freeIdx = s.freeIdx[n-1], s.freeIdx[:n-1]
 	} else {
@@ -253,6 +249,11 @@ func (s *Server) DeletePeer(ctx context.Context, addr netip.Addr) error {
 	p := s.peers[addr]
 	delete(s.peers, addr)
 	started := s.started
+	if p != nil && p.cfg.AuthPassword != "" && started {
+		if err := s.setListenerKeysLocked(addr, ""); err != nil {
+			s.log.Warn("removing a TCP MD5 key failed", zap.Error(err))
+		}
+	}
 	s.mu.Unlock()
 	if p == nil {
 		return fmt.Errorf("%w: %v", ErrNoPeer, addr)

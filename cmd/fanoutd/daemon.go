@@ -45,17 +45,6 @@ func serverConfig(c *config.Config) bgp.ServerConfig {
 // key, so that nothing an operator configured is silently ignored.
 func unsupported(c *config.Config) error {
 	var errs []error
-	for i, n := range c.Neighbors {
-		key := fmt.Sprintf("neighbors[%d] (%s)", i, n.Address)
-		switch {
-		case n.AuthPassword != "":
-			errs = append(errs, fmt.Errorf("%s.config.auth-password: TCP MD5 signatures are not supported by this build", key))
-		case n.TTLSecurity.Enabled:
-			errs = append(errs, fmt.Errorf("%s.ttl-security: GTSM is not supported by this build", key))
-		case n.EbgpMultihop.Enabled:
-			errs = append(errs, fmt.Errorf("%s.ebgp-multihop: setting the TTL is not supported by this build", key))
-		}
-	}
 	if len(c.DynamicNeighbors) > 0 {
 		errs = append(errs, errors.New("dynamic-neighbors: not supported by this build"))
 	}
@@ -81,6 +70,7 @@ func peerConfig(c *config.Config, n *config.Neighbor) bgp.PeerConfig {
 		ClusterID:     n.RouteReflector.ClusterID,
 		RSClient:      n.RouteServer.Client,
 		AdminDown:     n.AdminDown,
+		AuthPassword:  n.AuthPassword,
 		GracefulRestart: bgp.GracefulRestartConfig{
 			Enabled:     n.GracefulRestart.Enabled,
 			RestartTime: n.GracefulRestart.RestartTime,
@@ -88,6 +78,12 @@ func peerConfig(c *config.Config, n *config.Neighbor) bgp.PeerConfig {
 	}
 	if n.Timers.HoldTime == 0 {
 		pc.HoldTime = -1 // configured 0: no keepalives (RFC 4271 §4.2)
+	}
+	if n.TTLSecurity.Enabled {
+		pc.TTLSecurity = max(n.TTLSecurity.TTLMin, 1) // config: 255 when not set
+	}
+	if n.EbgpMultihop.Enabled {
+		pc.MultihopTTL = max(n.EbgpMultihop.MultihopTTL, 1)
 	}
 	for _, af := range n.AfiSafis {
 		fam, ok := familyOf[af.Name]

@@ -251,13 +251,14 @@ func TestReloadRefusesUnsupported(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(p, []byte(reloadConfig(fAddr, 1790, 50051, 65000, "127.1.38.10", "90")+
-		"  [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 3\n"), 0o600); err != nil {
+		"[[peer-groups]]\n  [peer-groups.config]\n    peer-group-name = \"clients\"\n    peer-as = 65200\n"+
+		"[[dynamic-neighbors]]\n  [dynamic-neighbors.config]\n    prefix = \"198.51.100.128/25\"\n    peer-group = \"clients\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out safeBuffer
 	log, _, _ := newLogger("info", &out)
 	r := &reloader{log: log, path: p, cur: c}
-	if err := r.reload(); err == nil || !strings.Contains(err.Error(), "neighbors[0] (127.1.38.10).ebgp-multihop") {
+	if err := r.reload(); err == nil || !strings.Contains(err.Error(), "dynamic-neighbors") {
 		t.Fatalf("reload error %v", err)
 	}
 	if r.cur != c || !strings.Contains(out.String(), "reload refused") {
