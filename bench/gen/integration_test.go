@@ -110,6 +110,12 @@ func TestWrongExpectationFails(t *testing.T) {
 	if res.OK || res.Seconds != nil {
 		t.Fatalf("a wrong expectation passed: %+v", res)
 	}
+	if res.TimedOut {
+		t.Error("a stalled run (the target sent everything) is reported as timed out")
+	}
+	if res.Paths != 3*2000 {
+		t.Errorf("paths = %d, want 3 speakers x 2000", res.Paths)
+	}
 	ph := res.Phases[0]
 	if ph.Seconds != nil || ph.Check.OK || ph.Check.Missing != 1 || ph.Check.Wrong != 1 {
 		t.Errorf("check %+v", ph.Check)

@@ -47,6 +47,9 @@ func (pl *Plan) Run(ctx context.Context, env Env) *Result {
 	res.WallSeconds = time.Since(start).Seconds()
 	res.GenCPUSeconds = selfCPU() - cpu0
 	res.Dropped = r.dropped
+	for _, sp := range pl.model.Speakers {
+		res.Paths += int64(len(sp.RIB))
+	}
 	if err == nil {
 		for _, ph := range res.Phases {
 			if ph.Seconds == nil || !ph.Check.OK {
@@ -232,6 +235,7 @@ func (r *runner) phase(ctx context.Context, name string, idx []int, t0 time.Time
 		select {
 		case <-pctx.Done():
 			failure = fmt.Sprintf("not converged after %v", time.Duration(r.pl.Params.Timeout))
+			r.res.TimedOut = ctx.Err() == nil // the phase's bound, not the caller's
 			continue
 		case <-tick.C:
 		}

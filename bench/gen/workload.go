@@ -312,11 +312,17 @@ type Result struct {
 	Error         string    `json:"error,omitempty"`
 	// Seconds is the workload's headline time (converge, churn, reconnect...); null when
 	// the run failed: no time is reported for a run that did not converge.
-	Seconds       *float64 `json:"seconds"`
-	Headline      string   `json:"headline_phase"`
-	Phases        []Phase  `json:"phases"`
-	Sessions      int      `json:"sessions"`
-	Dropped       []string `json:"sessions_dropped,omitempty"`
+	Seconds  *float64 `json:"seconds"`
+	Headline string   `json:"headline_phase"`
+	Phases   []Phase  `json:"phases"`
+	Sessions int      `json:"sessions"`
+	Dropped  []string `json:"sessions_dropped,omitempty"`
+	// TimedOut is set when a phase did not converge within Params.Timeout (as opposed to
+	// a stall, a wrong table or a send error).
+	TimedOut bool `json:"timed_out,omitempty"`
+	// Paths is the number of paths the target holds from the speakers at the end of the
+	// run (every speaker's announcements, each prefix once per speaker).
+	Paths         int64    `json:"paths"`
 	Updates       int64    `json:"updates_received"`  // in the headline phase, all receivers
 	Prefixes      int64    `json:"prefixes_received"` // in the headline phase, all receivers
 	Latency       *Latency `json:"latency,omitempty"`
