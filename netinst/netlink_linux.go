@@ -7,48 +7,67 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
 // NetlinkKernel is the Kernel of one network namespace: one *netlink.Handle opened in that
-// namespace, shared by every instance that lives there. netlink's handle serialises requests
-// on its socket, so it is safe for concurrent use.
+// namespace for links, addresses, rules and dumps, and one more netlink socket in it for
+// batched route changes. It is shared by every instance that lives in the namespace and safe
+// for concurrent use: netlink's handle serialises requests on its socket, and mu guards the
+// batch socket.
 //
 // Owner: whoever opened it (the daemon), which closes it after the manager has stopped.
 // Cardinality: one per network namespace. Lifetime: the daemon's.
 type NetlinkKernel struct {
 	h  *netlink.Handle
 	ns string
+
+	mu    sync.Mutex
+	batch routeBatcher
 }
 
 // OpenNetlinkKernel opens the kernel of the named network namespace (as `ip netns` names
 // it); "" is the daemon's own namespace.
 func OpenNetlinkKernel(ns string) (*NetlinkKernel, error) {
-	if ns == "" {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return nil, fmt.Errorf("netlink: %w", err)
+	nsh := netns.None()
+	if ns != "" {
+		var err error
+		if nsh, err = netns.GetFromName(ns); err != nil {
+			return nil, fmt.Errorf("network namespace %q: %w", ns, err)
 		}
-		return &NetlinkKernel{h: h}, nil
+		defer nsh.Close()
 	}
-	nsh, err := netns.GetFromName(ns)
-	if err != nil {
-		return nil, fmt.Errorf("network namespace %q: %w", ns, err)
-	}
-	defer nsh.Close()
 	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlink in namespace %q: %w", ns, err)
 	}
-	return &NetlinkKernel{h: h, ns: ns}, nil
+	s, err := nl.GetNetlinkSocketAt(nsh, netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("netlink socket in namespace %q: %w", ns, err)
+	}
+	// A kernel that never answers must not hold an actor forever.
+	if err := s.SetReceiveTimeout(&unix.Timeval{Sec: 10}); err != nil {
+		s.Close()
+		h.Close()
+		return nil, fmt.Errorf("netlink socket in namespace %q: %w", ns, err)
+	}
+	return &NetlinkKernel{h: h, ns: ns, batch: routeBatcher{s: s}}, nil
 }
 
-// Close closes the handle.
-func (k *NetlinkKernel) Close() { k.h.Close() }
+// Close closes the handle and the batch socket.
+func (k *NetlinkKernel) Close() {
+	k.h.Close()
+	k.mu.Lock()
+	k.batch.s.Close()
+	k.mu.Unlock()
+}
 
 // Handle returns the netlink handle (for tests that look at the namespace themselves).
 func (k *NetlinkKernel) Handle() *netlink.Handle { return k.h }
@@ -57,42 +76,19 @@ func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-func ipOf(a netip.Addr) net.IP {
-	if !a.IsValid() {
-		return nil
-	}
-	return a.AsSlice()
-}
-
-func nlRoute(r Route) *netlink.Route {
-	fam := unix.AF_INET
-	if r.Dst.Addr().Is6() {
-		fam = unix.AF_INET6
-	}
-	return &netlink.Route{Table: r.Table, Dst: ipNet(r.Dst), Gw: ipOf(r.Gw), Src: ipOf(r.Src),
-		Protocol: RouteProtocol, Family: fam, Scope: netlink.SCOPE_UNIVERSE, Type: unix.RTN_UNICAST}
-}
-
-// ReplaceRoutes implements Kernel.
+// ReplaceRoutes implements Kernel: RTM_NEWROUTE with NLM_F_CREATE|NLM_F_REPLACE, batched.
 func (k *NetlinkKernel) ReplaceRoutes(rs []Route) []RouteError {
-	var failed []RouteError
-	for _, r := range rs {
-		if err := k.h.RouteReplace(nlRoute(r)); err != nil {
-			failed = append(failed, RouteError{Route: r, Err: err})
-		}
-	}
-	return failed
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.batch.do(unix.RTM_NEWROUTE, unix.NLM_F_REQUEST|unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_REPLACE, rs, 0)
 }
 
-// DeleteRoutes implements Kernel.
+// DeleteRoutes implements Kernel: RTM_DELROUTE of fanout's protocol, batched; a route that
+// is already gone (ESRCH) is not a failure.
 func (k *NetlinkKernel) DeleteRoutes(rs []Route) []RouteError {
-	var failed []RouteError
-	for _, r := range rs {
-		if err := k.h.RouteDel(nlRoute(r)); err != nil && !errors.Is(err, syscall.ESRCH) {
-			failed = append(failed, RouteError{Route: r, Err: err})
-		}
-	}
-	return failed
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.batch.do(unix.RTM_DELROUTE, unix.NLM_F_REQUEST|unix.NLM_F_ACK, rs, syscall.ESRCH)
 }
 
 // ListRoutes implements Kernel. An interrupted dump (the table changed meanwhile) or a full
