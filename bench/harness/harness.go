@@ -72,6 +72,23 @@ type Config struct {
 	Command    string    // the command line, for the report
 	// OnResult, when set, is called after every run (to save partial results).
 	OnResult func(r *Report)
+	// Deadline, when set, is when the run must end: a run is not started once the time
+	// left is less than its workload's timeout; it is listed in Report.NotRun instead.
+	Deadline time.Time
+	// KeepGoing runs every repeat even after a (target, workload) has failed; by default
+	// the remaining repeats of a failed pair are listed in Report.NotRun, so a target that
+	// times out costs its timeout once, not Repeat times.
+	KeepGoing bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// NotRun is a run the harness chose not to start, and why.
+type NotRun struct {
+	Target   string `json:"target"`
+	Workload string `json:"workload"`
+	Repeat   int    `json:"repeat"`
+	Why      string `json:"why"`
 }
 
 // Report is everything a harness run produced.
@@ -82,7 +99,9 @@ type Report struct {
 	Versions map[string]string `json:"versions"`
 	Skipped  map[string]string `json:"skipped,omitempty"` // target → why it did not run
 	Runs     []gen.Result      `json:"runs"`
+	NotRun   []NotRun          `json:"not_run,omitempty"`
 	Summary  []Summary         `json:"summary"`
+	Finished time.Time         `json:"finished"`
 }
 
 // Host describes the machine.
@@ -91,12 +110,34 @@ type Host struct {
 	GoVersion string `json:"go"`
 	Kernel    string `json:"kernel,omitempty"`
 	CPUModel  string `json:"cpu_model,omitempty"`
+	// LoadAvg is /proc/loadavg's 1, 5 and 15 minute averages when the run started: other
+	// work on the machine makes the numbers noisy, and this says how busy it was.
+	LoadAvg string `json:"load_average,omitempty"`
+}
+
+// Describe says in one line what the machine is ("2 CPUs (AMD EPYC), Linux 6.1, go1.26.8,
+// load average 0.50 0.40 0.30 at the start").
+func (h Host) Describe() string {
+	s := fmt.Sprintf("%d CPUs", h.CPUs)
+	if h.CPUModel != "" {
+		s += " (" + h.CPUModel + ")"
+	}
+	s += fmt.Sprintf(", Linux %s, %s", h.Kernel, h.GoVersion)
+	if h.LoadAvg != "" {
+		s += ", load average " + h.LoadAvg + " at the start"
+	}
+	return s
 }
 
 func hostInfo() Host {
 	h := Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			h.LoadAvg = strings.Join(f[:3], " ")
+		}
 	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -109,7 +150,9 @@ func hostInfo() Host {
 	return h
 }
 
-// Run runs every workload on every target Repeat times. A target that is not installed is
+// Run runs every workload on every target Repeat times: repeat by repeat, so that a busy
+// stretch of the machine spreads over the targets rather than falling on one, and so that
+// a Deadline leaves every target with its first runs. A target that is not installed is
 // skipped (and said so in the report); a target that fails to start is recorded as a
 // failed run, never a crash. ctx ending stops the run after the current step.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
@@ -122,6 +165,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	base := cfg.ListenBase
 	if !base.IsValid() {
 		base = netip.MustParseAddr("127.0.0.2")
@@ -129,13 +175,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !base.IsLoopback() {
 		return nil, fmt.Errorf("listen base %v: %w", base, gen.ErrNotLoopback)
 	}
-	rep := &Report{Command: cfg.Command, Started: time.Now(), Host: hostInfo(),
+	rep := &Report{Command: cfg.Command, Started: cfg.Now(), Host: hostInfo(),
 		Versions: map[string]string{}, Skipped: map[string]string{}}
 	for _, w := range cfg.Workloads {
 		if !slices.Contains(gen.Workloads(), w) {
 			return nil, fmt.Errorf("unknown workload %q (have %s)", w, strings.Join(gen.Workloads(), ", "))
 		}
 	}
+	type live struct {
+		name   string
+		t      targets.Target
+		listen netip.Addr
+	}
+	var ts []live
 	listen := base
 	for _, name := range cfg.Targets {
 		t, err := NewTarget(name, cfg.Fanoutd)
@@ -151,28 +203,48 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			continue
 		}
 		rep.Versions[name] = v
-		for _, w := range cfg.Workloads {
-			for rpt := 1; rpt <= cfg.Repeat; rpt++ {
+		ts = append(ts, live{name, t, listen})
+		listen = listen.Next()
+	}
+	type pair struct{ t, w string }
+	failed := map[pair]bool{}
+	for rpt := 1; rpt <= cfg.Repeat; rpt++ {
+		for _, tg := range ts {
+			for _, w := range cfg.Workloads {
 				if ctx.Err() != nil {
+					rep.Finished = cfg.Now()
 					return rep, ctx.Err()
 				}
 				p, ok := cfg.Params[w]
 				if !ok {
 					p = gen.DefaultParams(w)
 				}
-				res := RunOne(ctx, t, listen, w, p, cfg)
-				res.Repeat, res.TargetVersion = rpt, v
+				why := ""
+				switch {
+				case failed[pair{tg.name, w}] && !cfg.KeepGoing:
+					why = "an earlier repeat failed"
+				case !cfg.Deadline.IsZero() && cfg.Deadline.Sub(cfg.Now()) < time.Duration(p.Timeout):
+					why = "the time budget was spent"
+				}
+				if why != "" {
+					rep.NotRun = append(rep.NotRun, NotRun{Target: tg.name, Workload: w, Repeat: rpt, Why: why})
+					progress(cfg.Progress, "%s %s #%d: not run (%s)\n", tg.name, w, rpt, why)
+					continue
+				}
+				res := RunOne(ctx, tg.t, tg.listen, w, p, cfg)
+				res.Repeat, res.TargetVersion = rpt, rep.Versions[tg.name]
+				failed[pair{tg.name, w}] = failed[pair{tg.name, w}] || !res.OK
 				rep.Runs = append(rep.Runs, res)
 				progress(cfg.Progress, "%s\n", res.Summary())
-				rep.Summary = Summarize(rep.Runs)
+				rep.Summary = Summarize(rep.Runs, rep.NotRun)
 				if cfg.OnResult != nil {
 					cfg.OnResult(rep)
 				}
 			}
 		}
-		listen = listen.Next()
 	}
-	rep.Summary = Summarize(rep.Runs)
+	rep.Summary = Summarize(rep.Runs, rep.NotRun)
+	rep.Finished = cfg.Now()
 	return rep, nil
 }
 
@@ -242,14 +314,29 @@ type Summary struct {
 	RSS        int64    `json:"median_peak_rss_bytes"`
 	Updates    int64    `json:"median_updates_received"`
 	Prefixes   int64    `json:"median_prefixes_received"`
+	Paths      int64    `json:"paths"`            // paths the target held at the end
 	Dropped    int      `json:"sessions_dropped"` // over all runs
+	// TimedOut is the phase timeout when a run failed by hitting it ("20s"), else empty.
+	TimedOut string `json:"timed_out,omitempty"`
+	// NotRun counts the repeats the harness did not start (see Report.NotRun).
+	NotRun     int      `json:"not_run,omitempty"`
 	LatencyP50 *float64 `json:"median_latency_p50_ms,omitempty"`
 	LatencyP99 *float64 `json:"median_latency_p99_ms,omitempty"`
 	Errors     []string `json:"errors,omitempty"`
 }
 
-// Summarize groups runs by target and workload, in first-seen order.
-func Summarize(runs []gen.Result) []Summary {
+// BytesPerPath is the median peak RSS divided by the paths the target held; 0 when
+// unknown. It includes the daemon's baseline memory, so small tables overstate it.
+func (s Summary) BytesPerPath() float64 {
+	if s.Paths <= 0 || s.OK == 0 {
+		return 0
+	}
+	return float64(s.RSS) / float64(s.Paths)
+}
+
+// Summarize groups runs by target and workload, in first-seen order (orders by target
+// first, then workload), counting the repeats in notRun against their pair.
+func Summarize(runs []gen.Result, notRun []NotRun) []Summary {
 	type key struct{ t, w string }
 	var order []key
 	groups := map[key][]gen.Result{}
@@ -260,15 +347,27 @@ func Summarize(runs []gen.Result) []Summary {
 		}
 		groups[k] = append(groups[k], r)
 	}
+	skipped := map[key]int{}
+	for _, n := range notRun {
+		k := key{n.Target, n.Workload}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+			groups[k] = nil
+		}
+		skipped[k]++
+	}
 	var out []Summary
 	for _, k := range order {
 		rs := groups[k]
-		s := Summary{Target: k.t, Workload: k.w, Runs: len(rs)}
-		var secs, cpu, rss, upd, pfx, p50, p99 []float64
+		s := Summary{Target: k.t, Workload: k.w, Runs: len(rs), NotRun: skipped[k]}
+		var secs, cpu, rss, upd, pfx, paths, p50, p99 []float64
 		for _, r := range rs {
 			s.Dropped += len(r.Dropped)
 			if r.Headline != "" {
 				s.Headline = r.Headline
+			}
+			if r.TimedOut {
+				s.TimedOut = r.Params.Timeout.String()
 			}
 			if !r.OK || r.Seconds == nil {
 				s.Errors = append(s.Errors, firstLine(r.Error))
@@ -280,6 +379,7 @@ func Summarize(runs []gen.Result) []Summary {
 			rss = append(rss, float64(r.PeakRSSBytes))
 			upd = append(upd, float64(r.Updates))
 			pfx = append(pfx, float64(r.Prefixes))
+			paths = append(paths, float64(r.Paths))
 			if r.Latency != nil {
 				p50 = append(p50, r.Latency.P50Ms)
 				p99 = append(p99, r.Latency.P99Ms)
@@ -290,6 +390,7 @@ func Summarize(runs []gen.Result) []Summary {
 			s.Seconds, s.MinSeconds, s.MaxSeconds = &m, &lo, &hi
 			s.CPU, s.RSS = Median(cpu), int64(Median(rss))
 			s.Updates, s.Prefixes = int64(Median(upd)), int64(Median(pfx))
+			s.Paths = int64(Median(paths))
 		}
 		if len(p50) > 0 {
 			a, b := Median(p50), Median(p99)

@@ -22,7 +22,7 @@ func Load(path string) (*Report, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(r.Summary) == 0 {
-		r.Summary = Summarize(r.Runs)
+		r.Summary = Summarize(r.Runs, r.NotRun)
 	}
 	return &r, nil
 }
@@ -36,26 +36,47 @@ func Save(path string, r *Report) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// WriteMarkdown writes the report as a BENCHMARKS.md section: the machine and the command,
-// then one table per workload with a row per target (median time and spread, CPU seconds,
-// peak RSS, UPDATEs and prefixes received, sessions dropped), then the target versions.
-func WriteMarkdown(w io.Writer, r *Report) error {
+// MarkdownOptions shape WriteMarkdownOpts's output.
+type MarkdownOptions struct {
+	// Level is the heading level of the section ("##"); workloads are one level deeper.
+	// 0 means 2.
+	Level int
+	// Charts maps a workload to the path of its chart (relative to the markdown file),
+	// shown under the workload's table.
+	Charts map[string]string
+	// NoHeader leaves out the section heading, machine and command lines (for a caller
+	// that writes its own).
+	NoHeader bool
+}
+
+// WriteMarkdown writes the report as a BENCHMARKS.md section with the default options.
+func WriteMarkdown(w io.Writer, r *Report) error { return WriteMarkdownOpts(w, r, MarkdownOptions{}) }
+
+// WriteMarkdownOpts writes the report as a BENCHMARKS.md section: the machine and the
+// command, then one table per workload with a row per target (median time and spread, CPU
+// seconds, peak RSS, bytes per path, UPDATEs and prefixes received, sessions dropped, runs),
+// the failures and the runs not started, then the target versions.
+func WriteMarkdownOpts(w io.Writer, r *Report, o MarkdownOptions) error {
 	if len(r.Runs) == 0 {
 		return ErrNoRuns
 	}
-	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	p("## Side-by-side benchmark\n\n")
-	p("Machine: %d CPUs", r.Host.CPUs)
-	if r.Host.CPUModel != "" {
-		p(" (%s)", r.Host.CPUModel)
+	if o.Level <= 0 {
+		o.Level = 2
 	}
-	p(", Linux %s, %s. Started %s.\n\n", r.Host.Kernel, r.Host.GoVersion, r.Started.UTC().Format("2006-01-02 15:04 UTC"))
-	if r.Command != "" {
-		p("Command:\n\n```\n%s\n```\n\n", r.Command)
+	h1, h2 := strings.Repeat("#", o.Level), strings.Repeat("#", o.Level+1)
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	if !o.NoHeader {
+		p("%s Side-by-side benchmark\n\n", h1)
+		p("Machine: %s. Started %s.\n\n", r.Host.Describe(), r.Started.UTC().Format("2006-01-02 15:04 UTC"))
+		if r.Command != "" {
+			p("Command:\n\n```\n%s\n```\n\n", r.Command)
+		}
 	}
 	p("Times are medians over the successful runs, with the fastest and slowest in brackets; a run that did not\n")
 	p("converge to the exact expected table within its timeout has no time. CPU and peak RSS are the target's\n")
-	p("whole process tree; UPDATEs and prefixes are what all receivers got in the timed phase.\n\n")
+	p("whole process tree (medians); bytes/path is that peak RSS over the paths the target held at the end, so it\n")
+	p("includes the daemon's baseline memory and overstates small tables. UPDATEs and prefixes are what all\n")
+	p("receivers got in the timed phase.\n\n")
 	byWorkload := map[string][]Summary{}
 	var order []string
 	for _, s := range r.Summary {
@@ -66,57 +87,31 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	for _, wl := range order {
 		ss := byWorkload[wl]
-		p("### %s\n\n", wl)
+		p("%s %s\n\n", h2, wl)
 		if par, ok := paramsOf(r.Runs, wl); ok {
 			p("%s\n\n", describeParams(wl, par))
 		}
-		hasLat := false
-		for _, s := range ss {
-			hasLat = hasLat || s.LatencyP50 != nil
-		}
-		p("| target | %s time (s) | CPU (s) | peak RSS (MiB) | UPDATEs rcvd | prefixes rcvd | dropped | runs ok |", headline(ss))
-		if hasLat {
-			p(" p50 / p99 (ms) |")
-		}
-		p("\n|---|---:|---:|---:|---:|---:|---:|---:|")
-		if hasLat {
-			p("---:|")
-		}
-		p("\n")
-		for _, s := range ss {
-			t := "—"
-			if s.Seconds != nil {
-				t = fmt.Sprintf("%.3f [%.3f–%.3f]", *s.Seconds, *s.MinSeconds, *s.MaxSeconds)
-			}
-			cpu, rss, upd, pfx := "—", "—", "—", "—"
-			if s.OK > 0 {
-				cpu = fmt.Sprintf("%.2f", s.CPU)
-				rss = fmt.Sprintf("%.1f", float64(s.RSS)/(1<<20))
-				upd = fmt.Sprintf("%d", s.Updates)
-				pfx = fmt.Sprintf("%d", s.Prefixes)
-			}
-			p("| %s | %s | %s | %s | %s | %s | %d | %d/%d |", s.Target, t, cpu, rss, upd, pfx, s.Dropped, s.OK, s.Runs)
-			if hasLat {
-				if s.LatencyP50 != nil {
-					p(" %.1f / %.1f |", *s.LatencyP50, *s.LatencyP99)
-				} else {
-					p(" — |")
-				}
-			}
-			p("\n")
-		}
+		writeTable(w, ss)
 		var errs []string
 		for _, s := range ss {
 			for _, e := range uniq(s.Errors) {
 				errs = append(errs, fmt.Sprintf("- %s: %s", s.Target, e))
 			}
 		}
+		for _, n := range r.NotRun {
+			if n.Workload == wl {
+				errs = append(errs, fmt.Sprintf("- %s: repeat %d not run: %s", n.Target, n.Repeat, n.Why))
+			}
+		}
 		if len(errs) > 0 {
-			p("\nFailures:\n\n%s\n", strings.Join(errs, "\n"))
+			p("\nFailures and runs not started:\n\n%s\n", strings.Join(errs, "\n"))
+		}
+		if c := o.Charts[wl]; c != "" {
+			p("\n![%s: time, CPU, peak RSS and UPDATEs per target](%s)\n", wl, c)
 		}
 		p("\n")
 	}
-	p("### Versions\n\n| target | version |\n|---|---|\n")
+	p("%s Versions\n\n| target | version |\n|---|---|\n", h2)
 	names := make([]string, 0, len(r.Versions))
 	for n := range r.Versions {
 		names = append(names, n)
@@ -125,10 +120,67 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	for _, n := range names {
 		p("| %s | %s |\n", n, r.Versions[n])
 	}
-	for n, why := range r.Skipped {
-		p("| %s | skipped: %s |\n", n, why)
+	skipped := make([]string, 0, len(r.Skipped))
+	for n := range r.Skipped {
+		skipped = append(skipped, n)
+	}
+	sort.Strings(skipped)
+	for _, n := range skipped {
+		p("| %s | skipped: %s |\n", n, r.Skipped[n])
 	}
 	return nil
+}
+
+// writeTable writes one workload's table, a row per target.
+func writeTable(w io.Writer, ss []Summary) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	hasLat := false
+	for _, s := range ss {
+		hasLat = hasLat || s.LatencyP50 != nil
+	}
+	p("| target | %s time (s) | CPU (s) | peak RSS (MiB) | bytes/path | UPDATEs rcvd | prefixes rcvd | dropped | runs ok |", headline(ss))
+	if hasLat {
+		p(" p50 / p99 (ms) |")
+	}
+	p("\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	if hasLat {
+		p("---:|")
+	}
+	p("\n")
+	for _, s := range ss {
+		t := "failed"
+		switch {
+		case s.Seconds != nil:
+			t = fmt.Sprintf("%.3f [%.3f–%.3f]", *s.Seconds, *s.MinSeconds, *s.MaxSeconds)
+		case s.TimedOut != "":
+			t = "timed out after " + s.TimedOut
+		case s.Runs == 0:
+			t = "not run"
+		}
+		cpu, rss, bpp, upd, pfx := "—", "—", "—", "—", "—"
+		if s.OK > 0 {
+			cpu = fmt.Sprintf("%.2f", s.CPU)
+			rss = fmt.Sprintf("%.1f", float64(s.RSS)/(1<<20))
+			upd = fmt.Sprintf("%d", s.Updates)
+			pfx = fmt.Sprintf("%d", s.Prefixes)
+			if b := s.BytesPerPath(); b > 0 {
+				bpp = fmt.Sprintf("%.0f", b)
+			}
+		}
+		runs := fmt.Sprintf("%d/%d", s.OK, s.Runs)
+		if s.NotRun > 0 {
+			runs += fmt.Sprintf(" (+%d not run)", s.NotRun)
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %d | %s |", s.Target, t, cpu, rss, bpp, upd, pfx, s.Dropped, runs)
+		if hasLat {
+			if s.LatencyP50 != nil {
+				p(" %.1f / %.1f |", *s.LatencyP50, *s.LatencyP99)
+			} else {
+				p(" — |")
+			}
+		}
+		p("\n")
+	}
 }
 
 func headline(ss []Summary) string {

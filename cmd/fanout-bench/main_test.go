@@ -51,7 +51,7 @@ func TestRunAndReport(t *testing.T) {
 	if code := run(context.Background(), []string{"report", res}, &out, &errb); code != 0 {
 		t.Fatalf("report: code %d: %s", code, errb.String())
 	}
-	if !strings.Contains(out.String(), "### converge") || !strings.Contains(out.String(), "| fanoutd | — |") {
+	if !strings.Contains(out.String(), "### converge") || !strings.Contains(out.String(), "| fanoutd | failed |") {
 		t.Errorf("markdown:\n%s", out.String())
 	}
 }
