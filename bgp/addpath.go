@@ -10,8 +10,8 @@ type AddPathSend struct {
 	Max    uint8
 }
 
-// addPathSendMax is how many paths per prefix cfg sends for fam (0: ADD-PATH send off).
-func (cfg *PeerConfig) addPathSendMax(fam proto.Family) uint8 {
+// AddPathSendMax is how many paths per prefix cfg sends for fam (0: ADD-PATH send off).
+func (cfg *PeerConfig) AddPathSendMax(fam proto.Family) uint8 {
 	for _, a := range cfg.AddPathSend {
 		if a.Family == fam {
 			return a.Max
@@ -20,13 +20,13 @@ func (cfg *PeerConfig) addPathSendMax(fam proto.Family) uint8 {
 	return 0
 }
 
-// addPathMode is the ADD-PATH mode fanout announces for fam.
-func (cfg *PeerConfig) addPathMode(fam proto.Family) proto.AddPathMode {
+// AddPathMode is the ADD-PATH mode fanout announces for fam.
+func (cfg *PeerConfig) AddPathMode(fam proto.Family) proto.AddPathMode {
 	var m proto.AddPathMode
 	if hasFamily(cfg.AddPathReceive, fam) {
 		m |= proto.AddPathReceive
 	}
-	if cfg.addPathSendMax(fam) > 0 {
+	if cfg.AddPathSendMax(fam) > 0 {
 		m |= proto.AddPathSend
 	}
 	return m

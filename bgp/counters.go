@@ -31,6 +31,9 @@ type PeerCounters struct {
 
 	Flaps atomic.Uint64 // times the session left Established
 
+	RefreshesAnswered  atomic.Uint64 // re-advertisements started for ROUTE-REFRESH or soft reset out (per family)
+	RefreshesCoalesced atomic.Uint64 // requests merged into a running or waiting one (the rate limit)
+
 	state       atomic.Uint32 // State of the peer's main session
 	adminDown   atomic.Bool
 	establishAt atomic.Int64 // Clock time in Unix nanoseconds when the session came up; 0 when not up
@@ -75,6 +78,8 @@ type CounterSnapshot struct {
 	PrefixesReceived int64
 	PrefixesAccepted int64
 	PrefixesBest     int64
+	// RefreshesAnswered and RefreshesCoalesced: see PeerCounters.
+	RefreshesAnswered, RefreshesCoalesced uint64
 }
 
 // UpdatesIn returns the UPDATE messages received.
@@ -114,6 +119,8 @@ func (c *PeerCounters) snapshot(st *PeerStatus, now time.Time) {
 	st.Counters.PrefixesReceived = c.Routes.Received.Load()
 	st.Counters.PrefixesAccepted = c.Routes.Accepted.Load()
 	st.Counters.PrefixesBest = c.Routes.Best.Load()
+	st.Counters.RefreshesAnswered = c.RefreshesAnswered.Load()
+	st.Counters.RefreshesCoalesced = c.RefreshesCoalesced.Load()
 	st.Flaps = c.Flaps.Load()
 	st.State = State(c.state.Load())
 	st.AdminDown = c.adminDown.Load()

@@ -48,16 +48,20 @@ type ribOut struct {
 	group    *sendGroup
 	counters RibOutCounters
 	// joined are the slots that joined since the last walk request, with their generations.
-	joined  rib.PeerSet
-	gens    [rib.MaxMembers]uint32
-	cleanup bool // a cleanup walk is requested (no members left)
+	joined rib.PeerSet
+	// refreshing are the slots marked for re-advertisement since the last walk request
+	// (refresh.go); refreshEnh those of them that get BoRR/EoRR around it.
+	refreshing, refreshEnh rib.PeerSet
+	gens                   [rib.MaxMembers]uint32
+	cleanup                bool // a cleanup walk is requested (no members left)
 }
 
 // exportSession is one session's place in the RibOuts. Owned by the membership task.
 type exportSession struct {
-	info  *SessionInfo
-	src   *rib.Source
-	slots []exportSlot
+	info    *SessionInfo
+	src     *rib.Source
+	slots   []exportSlot
+	refresh map[proto.Family]*refreshState // re-advertisements per family (refresh.go)
 }
 
 type exportSlot struct {
@@ -73,13 +77,18 @@ type memberOp struct {
 	r    *ribOut
 	set  rib.PeerSet
 	gens *[rib.MaxMembers]uint32
+	fam  proto.Family // opRefresh
+	enh  bool         // opRefresh: enhanced route refresh (RFC 7313)
+	wait bool         // opRefresh: a request that waited (timer or running sync), not a new one
 }
 
 const (
 	opJoin uint8 = iota + 1
 	opLeave
-	opWalked  // an initial walk finished for set
-	opCleaned // a cleanup walk finished for r
+	opWalked    // an initial walk finished for set
+	opCleaned   // a cleanup walk finished for r
+	opRefresh   // a session asked for its routes again (refresh.go)
+	opRefreshed // a re-advertisement walk finished for set
 )
 
 // maxOpsPerRun bounds the membership changes one bgp.membership run applies.
@@ -134,7 +143,7 @@ func (m *exportManager) policyFor(info *SessionInfo, fam proto.Family) rib.Expor
 	if info.Peer != nil {
 		p.StripUnknown = info.Peer.cfg.StripUnknownAttrs
 		if info.Send.AddPath.Has(fam) {
-			p.AddPathSend = info.Peer.cfg.addPathSendMax(fam)
+			p.AddPathSend = info.Peer.cfg.AddPathSendMax(fam)
 		}
 	}
 	switch {
@@ -178,6 +187,12 @@ func (m *exportManager) run(c *sched.Ctx) sched.Result {
 			changed = m.leave(c, op.info) || changed
 		case opWalked:
 			op.r.ro.Walked(c, op.set, op.gens)
+			m.synced(c, op.r, op.set, op.gens)
+		case opRefresh:
+			m.refresh(c, op)
+		case opRefreshed:
+			op.r.ro.Walked(c, op.set, op.gens)
+			m.synced(c, op.r, op.set, op.gens)
 		case opCleaned:
 			changed = m.clean(c, op.r) || changed
 		}
@@ -196,7 +211,7 @@ func (m *exportManager) join(c *sched.Ctx, info *SessionInfo, src *rib.Source) b
 	if _, ok := m.sessions[info]; ok {
 		return false
 	}
-	es := &exportSession{info: info, src: src}
+	es := &exportSession{info: info, src: src, refresh: map[proto.Family]*refreshState{}}
 	for _, fam := range info.Families {
 		t := m.r.Table(fam)
 		if t == nil {
@@ -232,6 +247,7 @@ func (m *exportManager) join(c *sched.Ctx, info *SessionInfo, src *rib.Source) b
 		r.gens[slot] = gen
 		r.cleanup = false
 		es.slots = append(es.slots, exportSlot{r: r, slot: slot})
+		es.refresh[fam] = &refreshState{running: true} // the initial sync
 	}
 	m.sessions[info] = es
 	if info.Peer != nil {
@@ -299,6 +315,7 @@ func (m *exportManager) requestWalks() {
 			m.log.Warn("initial walk not started", zap.Error(err))
 		}
 	}
+	m.requestRefreshWalks()
 }
 
 // regroup recomputes the scheduling groups: the connected components of sessions and

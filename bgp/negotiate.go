@@ -22,10 +22,11 @@ func localOpen(cfg *PeerConfig, routerID netip.Addr) (*proto.Open, error) {
 	c := &o.Caps
 	c.Multiprotocol = append(c.Multiprotocol, cfg.Families...)
 	c.RouteRefresh = true
+	c.EnhancedRouteRefresh = true
 	c.HasAS4, c.AS4 = true, cfg.LocalAS
 	c.ExtendedMessage = cfg.ExtendedMessage
 	for _, f := range cfg.Families {
-		if m := cfg.addPathMode(f); m != 0 {
+		if m := cfg.AddPathMode(f); m != 0 {
 			c.AddPath = append(c.AddPath, proto.AddPathFamily{Family: f, Mode: m})
 		}
 	}
@@ -54,6 +55,7 @@ type negotiated struct {
 	families     []proto.Family // configured ∩ announced by the peer, in configuration order
 	recv, send   proto.SessionOptions
 	routeRefresh bool // the peer accepts ROUTE-REFRESH
+	enhRefresh   bool // both announced enhanced route refresh (RFC 7313)
 	peerCaps     *proto.Capabilities
 }
 
@@ -117,6 +119,7 @@ func negotiate(cfg *PeerConfig, local *proto.Open, remote *proto.Open) (negotiat
 		}
 	}
 	n.routeRefresh = remote.Caps.RouteRefresh || remote.Caps.EnhancedRouteRefresh
+	n.enhRefresh = local.Caps.EnhancedRouteRefresh && remote.Caps.EnhancedRouteRefresh
 	n.peerCaps = &remote.Caps
 	return n, nil
 }

@@ -57,6 +57,9 @@ type PeerConfig struct {
 	Families        []proto.Family // announced in the Multiprotocol capability; empty: IPv4 unicast
 	AddPathReceive  []proto.Family // families for which fanout announces ADD-PATH receive (RFC 7911)
 	AddPathSend     []AddPathSend  // families for which fanout announces ADD-PATH send, with how many paths
+	// RefreshInterval is the least time between two re-advertisements of one family the
+	// peer can cause with ROUTE-REFRESH (refresh.go); 0: 1 s; negative: no minimum.
+	RefreshInterval time.Duration
 	ExtendedMessage bool           // announce RFC 8654 extended messages
 	GracefulRestart GracefulRestartConfig
 	HasRole         bool // announce Role (RFC 9234)
@@ -118,6 +121,12 @@ func (c PeerConfig) withDefaults(s *ServerConfig) PeerConfig {
 	}
 	if c.MaxIdleHoldTime == 0 {
 		c.MaxIdleHoldTime = 2 * time.Minute
+	}
+	switch {
+	case c.RefreshInterval == 0:
+		c.RefreshInterval = time.Second
+	case c.RefreshInterval < 0:
+		c.RefreshInterval = 0
 	}
 	if c.SendHoldTime == 0 {
 		c.SendHoldTime = max(8*time.Minute, 2*c.HoldTime)

@@ -81,6 +81,7 @@ const (
 	opDisable
 	opHardReset
 	opSoftReset
+	opSoftResetOut
 )
 
 // Errors of the peer administration calls.
@@ -89,6 +90,7 @@ var (
 	ErrPeerExists     = errors.New("bgp: peer already configured")
 	ErrNotEstablished = errors.New("bgp: session not established")
 	ErrNoRouteRefresh = errors.New("bgp: peer does not support route refresh")
+	ErrNoReadvertise  = errors.New("bgp: the session's routing side cannot re-advertise")
 	ErrServerClosed   = errors.New("bgp: server closed")
 )
 
@@ -384,6 +386,9 @@ func (l *peerLoop) onConnEvent(ce connEvent) {
 			if h := l.p.srv.deps.OnRouteRefresh; h != nil && s.info != nil {
 				h(s.info, ce.rr)
 			}
+			if r, ok := s.ingest.(refresher); ok {
+				r.RouteRefresh(ce.rr)
+			}
 			return
 		}
 	case EvAutomaticStop:
@@ -486,7 +491,7 @@ func (l *peerLoop) established(s *fsmSession) {
 	info := &SessionInfo{
 		PeerAddr: p.cfg.Addr, PeerAS: s.neg.peerAS, LocalAS: p.cfg.LocalAS, RouterID: s.neg.routerID,
 		EBGP: s.neg.recv.EBGP, RRClient: p.cfg.RRClient, RSClient: p.cfg.RSClient,
-		Families: s.neg.families, Recv: s.neg.recv, Send: s.neg.send, PeerIndex: p.index,
+		Families: s.neg.families, Recv: s.neg.recv, Send: s.neg.send, PeerIndex: p.index, EnhancedRefresh: s.neg.enhRefresh,
 		Counters: p.counters, Peer: p,
 	}
 	if ta, ok := c.nc.LocalAddr().(*net.TCPAddr); ok {
@@ -614,6 +619,16 @@ func (l *peerLoop) onAdmin(r adminReq) error {
 		for _, f := range s.neg.families {
 			l.sendUrgent(s, proto.AppendRouteRefresh(nil, proto.RouteRefresh{Family: f}), proto.MsgRouteRefresh)
 		}
+	case opSoftResetOut:
+		s := l.main
+		if s.fsm.State() != Established {
+			return ErrNotEstablished
+		}
+		r, ok := s.ingest.(refresher)
+		if !ok {
+			return ErrNoReadvertise
+		}
+		r.SoftResetOut()
 	}
 	return nil
 }

@@ -22,6 +22,9 @@ type SessionInfo struct {
 	// Recv are the options for decoding what the peer sends (4-octet AS, ADD-PATH receive
 	// families, extended messages); Send are the options for encoding what it is sent.
 	Recv, Send proto.SessionOptions
+	// EnhancedRefresh: both sides announced enhanced route refresh (RFC 7313), so
+	// re-advertisements are framed by BoRR and EoRR.
+	EnhancedRefresh bool
 	// PeerIndex is a small dense number for the peer, stable while it is configured (used
 	// in peer bitsets).
 	PeerIndex uint32

@@ -41,11 +41,13 @@ type sendGroup struct {
 	nlri      []proto.NLRI
 }
 
-// audience is the members one run of UPDATEs is for and the builder encoding it.
+// audience is the members one run of UPDATEs is for and the builder encoding it, or the
+// members of one marker message: End-of-RIB, or a ROUTE-REFRESH BoRR or EoRR (refresh).
 type audience struct {
-	set rib.PeerSet
-	b   proto.UpdateBuilder
-	eor bool
+	set     rib.PeerSet
+	b       proto.UpdateBuilder
+	eor     bool
+	refresh uint8
 }
 
 // run is the group's bgp.send task.
@@ -86,9 +88,9 @@ func (g *sendGroup) send(r *ribOut) bool {
 		g.audiences[i].set = rib.PeerSet{}
 	}
 	active := 0
-	use := func(set rib.PeerSet, eor bool) *audience {
+	use := func(set rib.PeerSet, eor bool, refresh uint8) *audience {
 		for i := 0; i < active; i++ {
-			if a := &g.audiences[i]; a.set == set && a.eor == eor {
+			if a := &g.audiences[i]; a.set == set && a.eor == eor && a.refresh == refresh {
 				return a
 			}
 		}
@@ -97,7 +99,7 @@ func (g *sendGroup) send(r *ribOut) bool {
 		}
 		a := &g.audiences[active]
 		active++
-		a.set, a.eor = set, eor
+		a.set, a.eor, a.refresh = set, eor, refresh
 		a.b.Reset(&opts)
 		return a
 	}
@@ -106,17 +108,17 @@ func (g *sendGroup) send(r *ribOut) bool {
 		it := &b.Items[i]
 		if it.EndOfRIB {
 			if to := it.Announce.And(b.Peers); !to.Empty() {
-				use(to, true)
+				use(to, true, it.Refresh)
 			}
 			continue
 		}
 		n[0] = proto.NLRI{Prefix: it.Key.Prefix(), PathID: it.PathID, RD: it.Key.RD(), Labels: it.Label.Stack()}
 		if wd := it.Withdraw.And(b.Peers); !wd.Empty() {
-			use(wd, false).b.Withdraw(fam, n[0])
+			use(wd, false, 0).b.Withdraw(fam, n[0])
 			r.counters.Prefixes.Add(1)
 		}
 		if ann := it.Announce.And(b.Peers); it.HasAttrs && !ann.Empty() {
-			use(ann, false).b.AnnounceString(fam, it.Wire, proto.MPNextHop{Addr: it.NextHop}, n[0])
+			use(ann, false, 0).b.AnnounceString(fam, it.Wire, proto.MPNextHop{Addr: it.NextHop}, n[0])
 			r.counters.Prefixes.Add(1)
 		}
 	}
@@ -124,9 +126,12 @@ func (g *sendGroup) send(r *ribOut) bool {
 	for i := 0; i < active; i++ {
 		a := &g.audiences[i]
 		var err error
-		if a.eor {
+		switch {
+		case a.eor && a.refresh != 0:
+			g.buf = proto.AppendRouteRefresh(g.buf[:0], proto.RouteRefresh{Family: fam, Subtype: a.refresh})
+		case a.eor:
 			g.buf, err = proto.AppendEndOfRIB(g.buf[:0], fam)
-		} else {
+		default:
 			g.buf, err = a.b.AppendMessages(g.buf[:0])
 		}
 		if err != nil {

@@ -361,9 +361,16 @@ func (s *Server) DisablePeer(addr netip.Addr, msg string) error {
 	return s.admin(addr, opDisable, msg)
 }
 
+// SoftResetOut re-sends the established session of addr everything it is to hold, as
+// answering a ROUTE-REFRESH for each of its families does (refresh.go).
+func (s *Server) SoftResetOut(addr netip.Addr) error {
+	return s.admin(addr, opSoftResetOut, "")
+}
+
 // ResetPeer resets a session. Hard: Cease / Administrative Reset, then a new session.
-// Soft: ask the peer to send its routes again with ROUTE-REFRESH (RFC 2918; soft reset
-// outbound belongs to the export side).
+// Soft: ask the peer to send its routes again with ROUTE-REFRESH (RFC 2918; SoftResetOut
+// is the outbound direction).
+
 func (s *Server) ResetPeer(addr netip.Addr, soft bool) error {
 	if soft {
 		return s.admin(addr, opSoftReset, "")

@@ -198,6 +198,29 @@ func (r *RibOut) RequestWalk(done func(c *sched.Ctx)) error {
 // recorded with generations gens; it follows everything queued before it. It runs in the
 // db.walk task that finished a walk, which may read the membership view.
 func (r *RibOut) EndOfRIB(set PeerSet, gens *[MaxMembers]uint32) {
+	r.Marker(set, gens, 0)
+}
+
+// Refresh marks member slot for re-advertisement: the next walk (RequestWalk) sends it
+// everything it is to hold, as to a joining member, and Walked clears the mark. It
+// answers a ROUTE-REFRESH (RFC 2918) or a soft reset out. c as for Join.
+func (r *RibOut) Refresh(c *sched.Ctx, slot int) bool {
+	sched.CheckExcludes(c, sched.DBPartition, sched.DBWalk, sched.BGPSend)
+	if !r.members.Has(slot) {
+		return false
+	}
+	r.forced.Add(slot)
+	return true
+}
+
+// Gen returns the generation of member slot (see Join).
+func (r *RibOut) Gen(slot int) uint32 { return r.gen[slot] }
+
+// Marker queues, for the slots in set still members with generations gens, an End-of-RIB
+// marker (refresh 0) or a ROUTE-REFRESH of subtype refresh (RFC 7313 BoRR, EoRR); it
+// follows everything queued before it. It runs in a task that may read the membership view
+// (a db.walk task that finished a walk, or bgp.membership).
+func (r *RibOut) Marker(set PeerSet, gens *[MaxMembers]uint32, refresh uint8) {
 	var to PeerSet
 	set.Each(func(i int) {
 		if r.members.Has(i) && r.gen[i] == gens[i] {
@@ -205,7 +228,7 @@ func (r *RibOut) EndOfRIB(set PeerSet, gens *[MaxMembers]uint32) {
 		}
 	})
 	if !to.Empty() {
-		r.Queue.Push(&Update{EndOfRIB: true, Announce: to})
+		r.Queue.Push(&Update{EndOfRIB: true, Refresh: refresh, Announce: to})
 	}
 }
 

@@ -20,6 +20,9 @@ type Update struct {
 	Announce PeerSet // members to send Attrs to (a marker: the members standing at it)
 	Withdraw PeerSet // members to send a withdrawal to
 	EndOfRIB bool    // an End-of-RIB marker for the members in Announce
+	// Refresh, on an EndOfRIB node, makes it a ROUTE-REFRESH of that subtype instead
+	// (RFC 7313: proto.RefreshBoRR before a re-advertisement, proto.RefreshEoRR after it).
+	Refresh uint8
 
 	// Guarded by the queue's mu.
 	prev, next *Update
@@ -206,6 +209,7 @@ type BatchItem struct {
 	Announce PeerSet
 	Withdraw PeerSet
 	EndOfRIB bool
+	Refresh  uint8 // see Update.Refresh
 }
 
 // Batch is one bounded slice of a queue for the members standing at one marker. The send
@@ -270,7 +274,7 @@ func (q *UpdateQueue) takeLocked(b *Batch, m *Update, max int) *Update {
 		if n.EndOfRIB && len(b.Items) > 0 {
 			break
 		}
-		it := BatchItem{Key: n.Key, PathID: n.PathID, Label: n.Label, Announce: n.Announce, Withdraw: n.Withdraw, EndOfRIB: n.EndOfRIB}
+		it := BatchItem{Key: n.Key, PathID: n.PathID, Label: n.Label, Announce: n.Announce, Withdraw: n.Withdraw, EndOfRIB: n.EndOfRIB, Refresh: n.Refresh}
 		if n.Attrs != nil {
 			it.HasAttrs, it.Wire, it.NextHop = true, n.Attrs.Wire(), n.Attrs.NextHop
 		}

@@ -60,6 +60,8 @@ func peerErr(what string, addr netip.Addr, err error) error {
 		return status.Errorf(codes.FailedPrecondition, "%s: the session with %v is not established", what, addr)
 	case errors.Is(err, bgp.ErrNoRouteRefresh):
 		return status.Errorf(codes.FailedPrecondition, "%s: %v did not announce route refresh, so it cannot be asked to resend its routes", what, addr)
+	case errors.Is(err, bgp.ErrNoReadvertise):
+		return status.Errorf(codes.FailedPrecondition, "%s: the session with %v has no routing side to re-send its routes", what, addr)
 	case errors.Is(err, bgp.ErrServerClosed):
 		return status.Errorf(codes.Unavailable, "%s: the BGP server is shutting down", what)
 	}
@@ -143,6 +145,10 @@ func (s *Service) apiPeer(cfg bgp.PeerConfig, st bgp.PeerStatus) *apipb.Peer {
 			Config: &apipb.AfiSafiConfig{Family: apiFamily(f), Enabled: true},
 			State:  &apipb.AfiSafiState{Family: apiFamily(f), Enabled: true},
 		}
+		if m := cfg.AddPathMode(f); m != 0 {
+			ap := &apipb.AddPathsConfig{Receive: m&proto.AddPathReceive != 0, SendMax: uint32(cfg.AddPathSendMax(f))}
+			af.AddPaths = &apipb.AddPaths{Config: ap, State: &apipb.AddPathsState{Receive: ap.Receive, SendMax: ap.SendMax}}
+		}
 		if i == 0 {
 			af.State.Received = uint64(max(st.Counters.PrefixesReceived, 0))
 			af.State.Accepted = uint64(max(st.Counters.PrefixesAccepted, 0))
@@ -161,8 +167,10 @@ func (s *Service) apiPeer(cfg bgp.PeerConfig, st bgp.PeerStatus) *apipb.Peer {
 func localCaps(cfg bgp.PeerConfig) *proto.Capabilities {
 	c := &proto.Capabilities{Multiprotocol: cfg.Families, RouteRefresh: true, HasAS4: true, AS4: cfg.LocalAS,
 		ExtendedMessage: cfg.ExtendedMessage}
-	for _, f := range cfg.AddPathReceive {
-		c.AddPath = append(c.AddPath, proto.AddPathFamily{Family: f, Mode: proto.AddPathReceive})
+	for _, f := range cfg.Families {
+		if m := cfg.AddPathMode(f); m != 0 {
+			c.AddPath = append(c.AddPath, proto.AddPathFamily{Family: f, Mode: m})
+		}
 	}
 	if cfg.GracefulRestart.Enabled {
 		c.GracefulRestart.Present = true
@@ -321,6 +329,16 @@ func (s *Service) peerConfig(what string, p *apipb.Peer) (bgp.PeerConfig, error)
 				what, addr, gobgp.AfiSafiToRouteFamily(uint16(f.AFI), uint8(f.SAFI)))
 		}
 		pc.Families = append(pc.Families, f)
+		if ap := af.GetAddPaths().GetConfig(); ap != nil {
+			if ap.GetReceive() {
+				pc.AddPathReceive = append(pc.AddPathReceive, f)
+			}
+			if n := ap.GetSendMax(); n > 255 {
+				return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: add-paths send-max %d is over 255", what, addr, n)
+			} else if n > 0 {
+				pc.AddPathSend = append(pc.AddPathSend, bgp.AddPathSend{Family: f, Max: uint8(n)})
+			}
+		}
 		if l := af.GetPrefixLimits(); l != nil && l.GetMaxPrefixes() > 0 {
 			pc.MaxPrefixes.Limit += int(l.GetMaxPrefixes())
 			pc.MaxPrefixes.WarnPct = int(l.GetShutdownThresholdPct())
@@ -409,8 +427,8 @@ func sameConfig(old, nw bgp.PeerConfig) bool {
 		(!nw.LocalAddr.IsValid() || old.LocalAddr == nw.LocalAddr)
 }
 
-// ResetPeer resets a session: hard (Cease / Administrative Reset), or soft inbound (ROUTE-
-// REFRESH). Soft reset outbound needs the export side, which this build does not have yet.
+// ResetPeer resets a session: hard (Cease / Administrative Reset), soft inbound (ROUTE-
+// REFRESH to the peer), soft outbound (fanout re-sends the peer its routes), or both.
 // Address "all" resets every neighbor, as gobgpd does; established ones for a soft reset.
 func (s *Service) ResetPeer(ctx context.Context, req *apipb.ResetPeerRequest) (*emptypb.Empty, error) {
 	if req.GetAddress() == "all" {
@@ -444,8 +462,13 @@ func (s *Service) resetOne(a netip.Addr, req *apipb.ResetPeerRequest) (*emptypb.
 	switch req.GetDirection() {
 	case apipb.ResetPeerRequest_IN:
 		return &emptypb.Empty{}, peerErr("ResetPeer", a, s.srv.ResetPeer(a, true))
-	case apipb.ResetPeerRequest_OUT, apipb.ResetPeerRequest_BOTH:
-		return nil, status.Errorf(codes.Unimplemented, "ResetPeer: soft reset outbound (%v) is not implemented: fanout cannot yet re-send a peer its table on request", req.GetDirection())
+	case apipb.ResetPeerRequest_OUT:
+		return &emptypb.Empty{}, peerErr("ResetPeer", a, s.srv.SoftResetOut(a))
+	case apipb.ResetPeerRequest_BOTH:
+		if err := s.srv.ResetPeer(a, true); err != nil {
+			return nil, peerErr("ResetPeer", a, err)
+		}
+		return &emptypb.Empty{}, peerErr("ResetPeer", a, s.srv.SoftResetOut(a))
 	}
 	return nil, status.Errorf(codes.InvalidArgument, "ResetPeer: unknown soft reset direction %d", req.GetDirection())
 }
