@@ -20,6 +20,7 @@ import (
 type FakeKernel struct {
 	mu       sync.Mutex
 	routes   map[Route]struct{}
+	byDst    map[tableDst]Route // the route of each (table, destination)
 	links    map[string]string // name -> description
 	rules    map[string]struct{}
 	delay    time.Duration
@@ -31,7 +32,7 @@ type FakeKernel struct {
 
 // NewFakeKernel returns an empty fake kernel.
 func NewFakeKernel() *FakeKernel {
-	return &FakeKernel{routes: map[Route]struct{}{}, links: map[string]string{}, rules: map[string]struct{}{}, failGw: map[string]error{}}
+	return &FakeKernel{routes: map[Route]struct{}{}, byDst: map[tableDst]Route{}, links: map[string]string{}, rules: map[string]struct{}{}, failGw: map[string]error{}}
 }
 
 // SetDelay makes every kernel call take d longer (a stuck netlink socket).
@@ -72,14 +73,37 @@ func (k *FakeKernel) Remove(r Route) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	_, ok := k.routes[r]
-	delete(k.routes, r)
+	k.deleteLocked(r)
 	return ok
 }
 
-// Insert adds r as another process (or an earlier run) would.
+// tableDst is where a kernel route sits: one route per table and destination (fanout
+// installs every route with the same metric and TOS).
+type tableDst struct {
+	table int
+	dst   netip.Prefix
+}
+
+func (k *FakeKernel) deleteLocked(r Route) {
+	if _, ok := k.routes[r]; ok {
+		delete(k.routes, r)
+		delete(k.byDst, tableDst{r.Table, r.Dst})
+	}
+}
+
+func (k *FakeKernel) insertLocked(r Route) {
+	if old, ok := k.byDst[tableDst{r.Table, r.Dst}]; ok {
+		delete(k.routes, old)
+	}
+	k.routes[r] = struct{}{}
+	k.byDst[tableDst{r.Table, r.Dst}] = r
+}
+
+// Insert adds r as another process (or an earlier run) would, replacing the route to the
+// same destination in the same table.
 func (k *FakeKernel) Insert(r Route) {
 	k.mu.Lock()
-	k.routes[r] = struct{}{}
+	k.insertLocked(r)
 	k.mu.Unlock()
 }
 
@@ -144,12 +168,7 @@ func (k *FakeKernel) ReplaceRoutes(rs []Route) []RouteError {
 			failed = append(failed, RouteError{Route: r, Err: err})
 			continue
 		}
-		for old := range k.routes {
-			if old.Table == r.Table && old.Dst == r.Dst {
-				delete(k.routes, old)
-			}
-		}
-		k.routes[r] = struct{}{}
+		k.insertLocked(r)
 	}
 	return failed
 }
@@ -160,7 +179,7 @@ func (k *FakeKernel) DeleteRoutes(rs []Route) []RouteError {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, r := range rs {
-		delete(k.routes, r)
+		k.deleteLocked(r)
 	}
 	return nil
 }
