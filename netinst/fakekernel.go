@@ -21,7 +21,7 @@ type FakeKernel struct {
 	mu       sync.Mutex
 	routes   map[Route]struct{}
 	byDst    map[tableDst]Route // the route of each (table, destination)
-	links    map[string]string // name -> description
+	links    map[string]string  // name -> description
 	rules    map[string]struct{}
 	delay    time.Duration
 	failGw   map[string]error // gateway (text) -> error of ReplaceRoutes for routes via it
