@@ -1,0 +1,79 @@
+package charts
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"testing"
+
+	"github.com/fanoutd/fanout/bench/harness"
+)
+
+func f(x float64) *float64 { return &x }
+
+func sample() []harness.Summary {
+	return []harness.Summary{
+		{Target: "fanoutd", Workload: "converge", Runs: 3, OK: 3, Seconds: f(0.45), MinSeconds: f(0.41), MaxSeconds: f(0.62),
+			CPU: 0.4, RSS: 69 << 20, Updates: 39534},
+		{Target: "bird", Workload: "converge", Runs: 3, OK: 3, Seconds: f(0.73), MinSeconds: f(0.70), MaxSeconds: f(0.80),
+			CPU: 0.56, RSS: 83 << 20, Updates: 19800},
+		{Target: "gobgpd", Workload: "converge", Runs: 1, OK: 0, TimedOut: "20s", NotRun: 2},
+		{Target: "fanoutd", Workload: "latency", Runs: 1, OK: 1, Seconds: f(0.4), MinSeconds: f(0.4), MaxSeconds: f(0.4)},
+	}
+}
+
+// countColor counts the pixels of img that are exactly c.
+func countColor(img image.Image, c color.RGBA) int {
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, a := img.At(x, y).RGBA()
+			if uint8(r>>8) == c.R && uint8(g>>8) == c.G && uint8(bl>>8) == c.B && uint8(a>>8) == c.A {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestWorkloadPNG: the image decodes, has the documented size, has bars in the colours of
+// the targets with numbers and none in the colour of the one that timed out.
+func TestWorkloadPNG(t *testing.T) {
+	var b bytes.Buffer
+	if err := Workload(&b, "converge: 10 speakers x 10000 prefixes", "converge", sample()); err != nil {
+		t.Fatal(err)
+	}
+	if out := os.Getenv("CHART_OUT"); out != "" { // to look at it
+		if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, err := png.Decode(bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sz := img.Bounds().Size(); sz.X != Width || sz.Y != Height {
+		t.Fatalf("image is %v, want %dx%d", sz, Width, Height)
+	}
+	for _, tg := range []string{"fanoutd", "bird"} {
+		if n := countColor(img, Color(tg)); n < 2000 {
+			t.Errorf("%s: %d pixels of its colour, want its bars (thousands)", tg, n)
+		}
+	}
+	if n := countColor(img, Color("gobgpd")); n != 0 {
+		t.Errorf("gobgpd timed out but has %d pixels of its colour", n)
+	}
+	if err := Workload(&b, "x", "storm", sample()); err == nil {
+		t.Error("a workload without results drew a chart")
+	}
+}
+
+func TestWorkloads(t *testing.T) {
+	w := Workloads(sample())
+	if len(w) != 2 || w[0] != "converge" || w[1] != "latency" {
+		t.Errorf("workloads %v", w)
+	}
+}
