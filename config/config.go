@@ -28,6 +28,8 @@ type Config struct {
 	Vrfs []Vrf
 	// Fanout holds what gobgpd has no word for (the `fanout` table).
 	Fanout Fanout
+	// Instances is `fanout.instances`: network instances' kernel settings (instances.go).
+	Instances []Instance
 }
 
 // Global is gobgpd's `global.config`: the speaker's own identity and listener.

@@ -54,7 +54,9 @@ func (d *decoder) decode(tree map[string]any) *Config {
 	d.neighbors(root.list("neighbors"), groups, c)
 	d.dynamicNeighbors(root.list("dynamic-neighbors"), groups, c)
 	d.vrfs(root.list("vrfs"), c)
-	d.fanout(root.sub("fanout"), &c.Fanout)
+	ft := root.sub("fanout")
+	c.Instances = d.instances(ft.list("instances"), c.Vrfs)
+	d.fanout(ft, &c.Fanout)
 	root.finish(unsupportedRoot...)
 	return c
 }
