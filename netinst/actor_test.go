@@ -320,3 +320,25 @@ func TestConfigRefused(t *testing.T) {
 		t.Fatal("a refused config started an instance")
 	}
 }
+
+// TestNetnsChangeRestarts: moving an instance to another namespace tears it down in the old
+// one and sets it up in the new one, and its version keeps counting up.
+func TestNetnsChangeRestarts(t *testing.T) {
+	r := newRig(t, false)
+	kernels := map[string]*FakeKernel{"a": NewFakeKernel(), "b": NewFakeKernel()}
+	r.m.newKernel = func(c *Config) (Kernel, error) { return kernels[c.Netns], nil }
+	c := inst(DefaultName, 100)
+	c.Netns = "a"
+	r.apply(c)
+	r.push(DefaultName, "10.1.0.0/16", "192.0.2.1")
+	eventually(t, "installed in a", func() bool { return kernels["a"].Len(100) == 1 })
+	c.Netns = "b"
+	r.apply(c)
+	eventually(t, "moved to b", func() bool {
+		s := r.status(DefaultName)
+		return kernels["a"].Len(100) == 0 && s.TargetVersion == 2 && !s.Pending
+	})
+	// The new actor starts empty: the feed's walk (not here) brings the routes back.
+	r.push(DefaultName, "10.1.0.0/16", "192.0.2.1")
+	eventually(t, "installed in b", func() bool { return kernels["b"].Len(100) == 1 })
+}

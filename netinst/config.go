@@ -23,6 +23,9 @@ type Config struct {
 	RD        proto.RD
 	ImportRTs [][8]byte // extended communities (route targets, RFC 4360 §4) to import
 	ExportRTs [][8]byte // kept for the rib's VRF export; netinst itself does not use them
+	// Netns names the network namespace of the instance's kernel state; the manager hands it
+	// to Deps.Kernel. A change restarts the actor (tearing down in the old namespace first).
+	Netns string
 	// Table is the kernel routing table id the instance installs into (1 to 2^32-1; 254 is
 	// main). Required when Install is set.
 	Table int

@@ -44,7 +44,8 @@ type Manager struct {
 
 	mu       sync.Mutex
 	insts    map[string]*instance
-	retiring []*actor // actors told to stop, not yet waited for
+	lastSent map[string]uint64 // the last version sent to each retired name
+	retiring []*actor          // actors told to stop, not yet waited for
 	closed   bool
 }
 
@@ -58,7 +59,7 @@ type instance struct {
 
 // NewManager returns a manager with no instances.
 func NewManager(d Deps) (*Manager, error) {
-	m := &Manager{log: d.Logger, clock: d.Clock, newKernel: d.Kernel, unreach: d.Unreachable, insts: map[string]*instance{}}
+	m := &Manager{log: d.Logger, clock: d.Clock, newKernel: d.Kernel, unreach: d.Unreachable, insts: map[string]*instance{}, lastSent: map[string]uint64{}}
 	if m.log == nil {
 		m.log = zap.NewNop()
 	}
@@ -74,7 +75,7 @@ func NewManager(d Deps) (*Manager, error) {
 }
 
 // Apply makes cfgs the desired set of instances: new ones get an actor, changed ones a new
-// version, missing ones are torn down. It never waits for an actor. A config that does not
+// version (a new namespace: a new actor), missing ones are torn down. It never waits for an actor. A config that does not
 // validate changes nothing.
 func (m *Manager) Apply(cfgs []Config) error {
 	var errs []error
@@ -105,6 +106,11 @@ func (m *Manager) Apply(cfgs []Config) error {
 	for i := range cfgs {
 		c := cfgs[i]
 		in := m.insts[c.Name]
+		if in != nil && in.cfg.Netns != c.Netns {
+			// Another namespace is another kernel: a new actor, after the old one cleaned up.
+			m.retireLocked(c.Name, in)
+			in = nil
+		}
 		if in != nil {
 			if equalConfig(&in.cfg, &c) {
 				continue
@@ -123,9 +129,13 @@ func (m *Manager) Apply(cfgs []Config) error {
 		a.unreach = m.unreach
 		name := c.Name
 		a.publish = func(s Status) { m.setStatus(name, a, s) }
-		in = &instance{cfg: c, sent: 1, actor: a, status: Status{Name: c.Name}}
+		sent := uint64(1)
+		if prev, ok := m.lastSent[c.Name]; ok {
+			sent = prev + 1 // versions of a name never go back, even across a restart
+		}
+		in = &instance{cfg: c, sent: sent, actor: a, status: Status{Name: c.Name}}
 		m.insts[c.Name] = in
-		send(a.cfgCh, versioned{cfg: c, version: 1})
+		send(a.cfgCh, versioned{cfg: c, version: sent})
 		// A new actor waits for an old one of the same name to finish tearing down.
 		var after []*actor
 		for _, r := range m.retiring {
@@ -159,6 +169,7 @@ func send(ch chan versioned, v versioned) {
 
 func (m *Manager) retireLocked(name string, in *instance) {
 	close(in.actor.done)
+	m.lastSent[name] = in.sent
 	m.retiring = append(m.retiring, in.actor)
 	delete(m.insts, name)
 	m.met.forget(name)
