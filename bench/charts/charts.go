@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -53,7 +54,16 @@ func Color(target string) color.RGBA {
 type panel struct {
 	title string
 	value func(s harness.Summary) (v, lo, hi float64, ok bool)
+	label func(v, lo, hi float64) string // nil: the value
 }
+
+// latencyPanel replaces the time panel for a workload that measured propagation latency.
+var latencyPanel = panel{"propagation latency (ms): bar p50, whisker p99", func(s harness.Summary) (float64, float64, float64, bool) {
+	if s.LatencyP50 == nil || s.LatencyP99 == nil {
+		return 0, 0, 0, false
+	}
+	return *s.LatencyP50, *s.LatencyP50, *s.LatencyP99, true
+}, func(v, _, hi float64) string { return valueLabel(v) + " / " + valueLabel(hi) }}
 
 var panels = []panel{
 	{"time to the expected tables (s), median, bars fastest–slowest", func(s harness.Summary) (float64, float64, float64, bool) {
@@ -61,18 +71,18 @@ var panels = []panel{
 			return 0, 0, 0, false
 		}
 		return *s.Seconds, *s.MinSeconds, *s.MaxSeconds, true
-	}},
+	}, nil},
 	{"target CPU (s), median", func(s harness.Summary) (float64, float64, float64, bool) {
 		return s.CPU, s.CPU, s.CPU, s.OK > 0
-	}},
+	}, nil},
 	{"target peak RSS (MiB), median", func(s harness.Summary) (float64, float64, float64, bool) {
 		v := float64(s.RSS) / (1 << 20)
 		return v, v, v, s.OK > 0
-	}},
+	}, nil},
 	{"UPDATEs received, all receivers (thousands)", func(s harness.Summary) (float64, float64, float64, bool) {
 		v := float64(s.Updates) / 1000
 		return v, v, v, s.OK > 0
-	}},
+	}, nil},
 }
 
 // Workload draws workload's chart from the summaries (other workloads' are ignored) as a
@@ -91,8 +101,12 @@ func Workload(w io.Writer, title, workload string, ss []harness.Summary) error {
 	for i, s := range rows {
 		names[i] = s.Target
 	}
+	ps := slices.Clone(panels)
+	if slices.ContainsFunc(rows, func(s harness.Summary) bool { return s.LatencyP50 != nil }) {
+		ps[0] = latencyPanel
+	}
 	plots := make([][]*plot.Plot, 2)
-	for i, pn := range panels {
+	for i, pn := range ps {
 		p, err := barPanel(pn, rows, names)
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", workload, err)
@@ -170,7 +184,11 @@ func barPanel(pn panel, rows []harness.Summary, names []string) (*plot.Plot, err
 			errs = append(errs, struct{ Low, High float64 }{v - lo, hi - v})
 		}
 		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: hi}) // above the spread
-		labels.Labels = append(labels.Labels, valueLabel(v))
+		if pn.label != nil {
+			labels.Labels = append(labels.Labels, pn.label(v, lo, hi))
+		} else {
+			labels.Labels = append(labels.Labels, valueLabel(v))
+		}
 	}
 	if len(errPts) > 0 {
 		eb, err := plotter.NewYErrorBars(struct {
@@ -214,14 +232,17 @@ func missing(s harness.Summary) string {
 	return "failed"
 }
 
+// valueLabel prints v with three significant digits (no exponent for what a chart shows).
 func valueLabel(v float64) string {
 	switch {
 	case v >= 100:
 		return fmt.Sprintf("%.0f", v)
 	case v >= 10:
 		return fmt.Sprintf("%.1f", v)
+	case v >= 1 || v == 0:
+		return fmt.Sprintf("%.2f", v)
 	}
-	return fmt.Sprintf("%.2f", v)
+	return strconv.FormatFloat(v, 'g', 3, 64)
 }
 
 // Workloads returns the workloads of ss in first-seen order.

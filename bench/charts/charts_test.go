@@ -20,7 +20,8 @@ func sample() []harness.Summary {
 		{Target: "bird", Workload: "converge", Runs: 3, OK: 3, Seconds: f(0.73), MinSeconds: f(0.70), MaxSeconds: f(0.80),
 			CPU: 0.56, RSS: 83 << 20, Updates: 19800},
 		{Target: "gobgpd", Workload: "converge", Runs: 1, OK: 0, TimedOut: "20s", NotRun: 2},
-		{Target: "fanoutd", Workload: "latency", Runs: 1, OK: 1, Seconds: f(0.4), MinSeconds: f(0.4), MaxSeconds: f(0.4)},
+		{Target: "fanoutd", Workload: "latency", Runs: 1, OK: 1, Seconds: f(0.4), MinSeconds: f(0.4), MaxSeconds: f(0.4),
+			LatencyP50: f(3.2), LatencyP99: f(3.7)},
 	}
 }
 
@@ -68,6 +69,27 @@ func TestWorkloadPNG(t *testing.T) {
 	}
 	if err := Workload(&b, "x", "storm", sample()); err == nil {
 		t.Error("a workload without results drew a chart")
+	}
+}
+
+func TestValueLabel(t *testing.T) {
+	for v, want := range map[float64]string{0: "0.00", 0.00412: "0.00412", 0.456: "0.456", 3.14159: "3.14", 12.34: "12.3", 1234.5: "1234"} {
+		if got := valueLabel(v); got != want {
+			t.Errorf("valueLabel(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestLatencyChart(t *testing.T) {
+	var b bytes.Buffer
+	if err := Workload(&b, "latency", "latency", sample()); err != nil {
+		t.Fatal(err)
+	}
+	if out := os.Getenv("CHART_OUT"); out != "" {
+		os.WriteFile(out+".latency.png", b.Bytes(), 0o644)
+	}
+	if _, err := png.Decode(&b); err != nil {
+		t.Fatal(err)
 	}
 }
 
