@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -203,6 +204,12 @@ func paramsOf(runs []gen.Result, w string) (gen.Params, bool) {
 
 // describeParams says in one line what a workload's parameters were.
 func describeParams(w string, p gen.Params) string {
+	return DescribeSize(w, p) + fmt.Sprintf("; seed %d, timeout %v.", p.Seed, p.Timeout.String())
+}
+
+// DescribeSize says in a few words how big workload w is with p ("10 speakers × 10000
+// prefixes (overlap 10%, IPv6 0%) → 2 receivers").
+func DescribeSize(w string, p gen.Params) string {
 	var s string
 	switch w {
 	case "converge", "churn", "storm":
@@ -219,17 +226,25 @@ func describeParams(w string, p gen.Params) string {
 	case "fanout":
 		src := fmt.Sprintf("%d synthetic prefixes", p.Prefixes)
 		if p.MRTFile != "" {
-			src = "the table of " + p.MRTFile
+			src = "the table of " + filepath.Base(p.MRTFile)
 		}
 		s = fmt.Sprintf("1 speaker with %s → %d receivers", src, p.Receivers)
 	case "ixp":
 		s = fmt.Sprintf("%d members × %d prefixes, every member a receiver", p.Speakers, p.Prefixes)
 	case "replay":
-		s = fmt.Sprintf("replay of %s (peer %s) → %d receivers, speed %g (0: full speed)", p.MRTFile, p.MRTPeer, p.Receivers, p.Speed)
+		peer := p.MRTPeer
+		if peer == "" {
+			peer = "the first"
+		}
+		s = fmt.Sprintf("replay of %s (peer %s", filepath.Base(p.MRTFile), peer)
+		if p.MRTMax > 0 {
+			s += fmt.Sprintf(", first %d routes or messages", p.MRTMax)
+		}
+		s += fmt.Sprintf(") → %d receivers, speed %g (0: full speed)", p.Receivers, p.Speed)
 	case "latency":
 		s = fmt.Sprintf("1 speaker → 1 receiver, %d prefixes, rate %g/s (0: full speed)", p.Prefixes, p.Rate)
 	}
-	return s + fmt.Sprintf("; seed %d, timeout %v.", p.Seed, p.Timeout.String())
+	return s
 }
 
 func uniq(xs []string) []string {

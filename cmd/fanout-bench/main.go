@@ -5,11 +5,15 @@
 //	    --repeat 3 --out results.json
 //	fanout-bench report results.json > BENCHMARKS-section.md
 //	fanout-bench gen --workload converge --target 127.0.0.2:1790 [--print-config]
+//	fanout-bench suite [--quick] [--targets fanoutd,bird] [--md BENCHMARKS.md] [--dir bench/results]
+//	fanout-bench publish [--md BENCHMARKS.md] [--dir bench/results]
 //
 // run starts each installed target per run through bench/targets, runs the workloads,
 // stops it, and writes every run's JSON plus medians; report turns that JSON into markdown
 // tables; gen runs one workload against a daemon that is already running (--print-config
-// prints the gobgpd-style configuration it must have).
+// prints the gobgpd-style configuration it must have); suite is make bench (bench/suite:
+// micro-benchmarks, the default workloads within a time budget, charts, and the generated
+// section of BENCHMARKS.md); publish renders that section again from the suite's files.
 package main
 
 import (
@@ -45,6 +49,9 @@ const usage = `usage:
   fanout-bench run    [flags]   run workloads against targets it starts (see -h)
   fanout-bench report FILE      write markdown tables for a results file to stdout
   fanout-bench gen    [flags]   run one workload against a running daemon (see -h)
+  fanout-bench suite  [flags]   make bench: micro-benchmarks, the default side-by-side suite,
+                                charts and BENCHMARKS.md's generated section (see -h)
+  fanout-bench publish [flags]  write BENCHMARKS.md's generated section again from a suite's files
 workloads: %s
 targets:   %s
 `
@@ -61,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(ctx, args[1:], stdout, stderr)
 	case "report":
 		err = cmdReport(args[1:], stdout)
+	case "suite":
+		err = cmdSuite(ctx, args[1:], stdout, stderr)
+	case "publish":
+		err = cmdPublish(args[1:], stderr)
 	case "gen":
 		err = cmdGen(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
@@ -239,14 +250,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if serr := harness.Save(*out, rep); serr != nil {
 			return serr
 		}
-		for _, s := range rep.Summary {
-			t := "—"
-			if s.Seconds != nil {
-				t = fmt.Sprintf("%.3fs [%.3f–%.3f]", *s.Seconds, *s.MinSeconds, *s.MaxSeconds)
-			}
-			fmt.Fprintf(stdout, "%-9s %-9s %s %s  cpu %.2fs  rss %.1f MiB  updates %d  ok %d/%d  dropped %d\n",
-				s.Target, s.Workload, s.Headline, t, s.CPU, float64(s.RSS)/(1<<20), s.Updates, s.OK, s.Runs, s.Dropped)
-		}
+		printSummary(stdout, rep)
 		fmt.Fprintf(stdout, "results: %s\n", *out)
 	}
 	if err != nil {
