@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -109,8 +110,9 @@ func (s *Service) apiPeer(cfg bgp.PeerConfig, st bgp.PeerStatus) *apipb.Peer {
 		RouteReflector:  &apipb.RouteReflector{RouteReflectorClient: cfg.RRClient},
 		RouteServer:     &apipb.RouteServer{RouteServerClient: cfg.RSClient},
 		GracefulRestart: &apipb.GracefulRestart{Enabled: cfg.GracefulRestart.Enabled, RestartTime: uint32(secs(cfg.GracefulRestart.RestartTime))},
-		EbgpMultihop:    &apipb.EbgpMultihop{},
-		TtlSecurity:     &apipb.TtlSecurity{},
+		// The TCP MD5 password is never shown (Conf.AuthPassword stays empty).
+		EbgpMultihop: &apipb.EbgpMultihop{Enabled: cfg.MultihopTTL != 0, MultihopTtl: uint32(cfg.MultihopTTL)},
+		TtlSecurity:  &apipb.TtlSecurity{Enabled: cfg.TTLSecurity != 0, TtlMin: uint32(cfg.TTLSecurity)},
 	}
 	if cfg.RRClient {
 		p.RouteReflector.RouteReflectorClusterId = cfg.ClusterID.String()
@@ -282,17 +284,26 @@ func (s *Service) peerConfig(what string, p *apipb.Peer) (bgp.PeerConfig, error)
 		return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: peer AS 0 is not a valid AS number", what, addr)
 	case c.GetPeerAsn() == 23456:
 		return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: peer AS 23456 is AS_TRANS (RFC 6793), not a real AS", what, addr)
-	case c.GetAuthPassword() != "":
-		return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: TCP MD5 passwords are not supported by this build", what, addr)
+	case len(c.GetAuthPassword()) > 80:
+		return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: the TCP MD5 password is longer than 80 bytes (RFC 2385 key)", what, addr)
+	case p.GetEbgpMultihop().GetEnabled() && p.GetTtlSecurity().GetEnabled():
+		return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: ebgp-multihop and ttl-security exclude each other", what, addr)
+	case p.GetEbgpMultihop().GetMultihopTtl() > 255 || p.GetTtlSecurity().GetTtlMin() > 255:
+		return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: a TTL is at most 255", what, addr)
 	case c.GetVrf() != "":
 		return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: VRFs are not supported by this build", what, addr)
 	case c.GetPeerGroup() != "":
 		return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: peer groups are not supported through the API yet", what, addr)
-	case p.GetEbgpMultihop().GetEnabled():
-		return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: ebgp-multihop is not supported by this build", what, addr)
 	}
 	pc := bgp.PeerConfig{Addr: addr, PeerAS: c.GetPeerAsn(), LocalAS: c.GetLocalAsn(), AdminDown: c.GetAdminDown(),
-		RRClient: p.GetRouteReflector().GetRouteReflectorClient(), RSClient: p.GetRouteServer().GetRouteServerClient()}
+		RRClient: p.GetRouteReflector().GetRouteReflectorClient(), RSClient: p.GetRouteServer().GetRouteServerClient(),
+		AuthPassword: c.GetAuthPassword()}
+	if m := p.GetEbgpMultihop(); m.GetEnabled() {
+		pc.MultihopTTL = uint8(cmp.Or(m.GetMultihopTtl(), 255)) // gobgpd: 255 when not given
+	}
+	if ts := p.GetTtlSecurity(); ts.GetEnabled() {
+		pc.TTLSecurity = uint8(cmp.Or(ts.GetTtlMin(), 255))
+	}
 	if id := p.GetRouteReflector().GetRouteReflectorClusterId(); id != "" {
 		a, err := netip.ParseAddr(id)
 		if err != nil || !a.Is4() {
