@@ -89,7 +89,6 @@ func FuzzAddPath(f *testing.F) {
 	})
 }
 
-
 // addPathSeeds are annotated seeds: valid paths of both families and the refusals the API
 // test names, plus attributes a client can add that a peer could not send.
 func addPathSeeds(t testing.TB) map[string]*apipb.Path {
