@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin
 FUZZTIME  ?= 20s
 PKGS      := ./...
-.PHONY: all build run test test-short bench fuzz lint fmt vet clean deps
+.PHONY: all build run test test-short bench bench-go fuzz lint fmt vet clean deps
 
 all: build
 
@@ -24,7 +24,22 @@ test: deps lint
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-bench:
+# bench: Go micro-benchmarks, then the side-by-side workloads against fanoutd and every
+# installed daemon (BIRD 2, FRR, gobgpd, OpenBGPD), repeated BENCH_REPEAT times, within
+# about 20 minutes on 2 cores; writes BENCHMARKS.md's generated section and bench/results/.
+# BENCH_QUICK=1 is a smoke run into $(BIN)/bench-quick/; BENCH_TARGETS=fanoutd,bird picks targets.
+BENCH_TARGETS ?= fanoutd,bird,frr,gobgpd,openbgpd
+BENCH_REPEAT  ?= 3
+BENCH_QUICK   ?=
+BENCH_FLAGS   ?=
+BENCH_CMD      = make bench$(if $(BENCH_QUICK), BENCH_QUICK=1)$(if $(filter command line environment,$(origin BENCH_TARGETS)), BENCH_TARGETS=$(BENCH_TARGETS))$(if $(filter command line environment,$(origin BENCH_REPEAT)), BENCH_REPEAT=$(BENCH_REPEAT))
+bench: deps build
+	$(BIN)/fanout-bench suite -go $(GO) -fanoutd $(BIN)/fanoutd -targets $(BENCH_TARGETS) -repeat $(BENCH_REPEAT) \
+		$(if $(BENCH_QUICK),-quick -repeat 1 -dir $(BIN)/bench-quick -md $(BIN)/bench-quick/BENCHMARKS.md) \
+		-command '$(BENCH_CMD)' $(BENCH_FLAGS)
+
+# bench-go: only the Go micro-benchmarks of every package, printed.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
 
 fuzz:
