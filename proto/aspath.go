@@ -71,14 +71,8 @@ func (p ASPath) Valid() bool {
 // holds a confederation segment: the decoder asks both of every AS_PATH.
 func (p ASPath) scan() (ok, confed bool) {
 	r := NewReader(p)
-	for !r.Empty() {
-		typ, n := r.U8(), int(r.U8())
-		if n == 0 || typ < SegSet || typ > SegConfedSet || !r.Skip(4*n) {
-			return false, false
-		}
-		confed = confed || typ == SegConfedSeq || typ == SegConfedSet
-	}
-	return r.Ok(), confed
+	_, _, confed, ok = r.ASSegments(4)
+	return ok, confed
 }
 
 // Len is the path length used by best-path selection (RFC 4271 §9.1.2.2 (a), RFC 5065
@@ -209,17 +203,8 @@ func ASSeq(asns ...uint32) ASPath { return AppendASSegment(nil, SegSequence, asn
 // 4-octet form takes.
 func validAS2Path(b []byte) (int, bool) {
 	r := NewReader(b)
-	out := 0
-	for !r.Empty() {
-		typ := r.U8()
-		n := int(r.U8())
-		r.Skip(2 * n)
-		if !r.Ok() || n == 0 || typ < SegSet || typ > SegConfedSet {
-			return 0, false
-		}
-		out += 2 + 4*n
-	}
-	return out, true
+	segs, asns, _, ok := r.ASSegments(2)
+	return 2*segs + 4*asns, ok
 }
 
 // appendAS2As4 appends the 4-octet form of the well-formed 2-octet path b to dst

@@ -72,21 +72,11 @@ func (d *attrDecoder) firstTime(t uint8) bool {
 func (d *attrDecoder) decode(b []byte) {
 	r := NewReader(b)
 	for !r.Empty() {
-		hdr := r
-		flags := r.U8()
-		typ := r.U8()
-		var n int
-		if flags&FlagExtLen != 0 {
-			n = int(r.U16())
-		} else {
-			n = int(r.U8())
-		}
-		val := r.Bytes(n)
-		if !r.Ok() {
+		flags, typ, val, raw, ok := r.Attr()
+		if !ok {
 			d.overrun(typ)
 			return
 		}
-		raw := hdr.Bytes(r.Offset() - hdr.Offset())
 		if !d.firstTime(typ) {
 			if typ == AttrMPReach || typ == AttrMPUnreach {
 				// RFC 7606 §3 (g): a repeated MP_REACH_NLRI or MP_UNREACH_NLRI resets.
@@ -124,27 +114,33 @@ func (d *attrDecoder) flagsOK(flags, want, t uint8, raw []byte, action Action) b
 	if flags&wantMask == want {
 		return true
 	}
+	d.flagsConflict(t, raw, action)
+	return false
+}
+
+func (d *attrDecoder) flagsConflict(t uint8, raw []byte, action Action) {
 	if action == ActionAttributeDiscard {
 		d.discard(SubAttrFlags, t, raw, "attribute flags conflict with the attribute type")
 	} else {
 		d.withdraw(SubAttrFlags, t, raw, "attribute flags conflict with the attribute type")
 	}
-	return false
 }
 
 // u32 decodes a 4-byte value; ok is false for any other length.
 func u32(val []byte) (uint32, bool) {
 	r := NewReader(val)
-	v := r.U32()
-	return v, r.Ok() && r.Empty()
+	return r.U32All()
 }
 
+// addr4 decodes a 4-byte IPv4 address; ok is false for any other length.
 func addr4(val []byte) (netip.Addr, bool) {
-	var b [4]byte
-	r := NewReader(val)
-	ok := r.Copy(b[:]) && r.Empty()
-	return netip.AddrFrom4(b), ok
+	v, ok := u32(val)
+	return addrFromWord(v), ok
 }
+
+// hostAddr4 reports whether the IPv4 address with value v may be a host's: not
+// unspecified, multicast (224.0.0.0/4) or the limited broadcast address.
+func hostAddr4(v uint32) bool { return v != 0 && v>>28 != 0xe && v != 0xffffffff }
 
 // attr decodes one attribute that was not a repeat. raw is the whole attribute (header
 // and value), the NOTIFICATION data for errors about it (RFC 4271 §6.3).
@@ -158,7 +154,7 @@ func (d *attrDecoder) attr(flags, typ uint8, val, raw []byte) {
 		r := NewReader(val)
 		o := r.U8()
 		switch {
-		case !r.Ok() || !r.Empty():
+		case len(val) != 1:
 			d.withdraw(SubAttrLength, typ, raw, "ORIGIN length is not 1")
 		case o > OriginIncomplete:
 			d.withdraw(SubInvalidOrigin, typ, raw, "ORIGIN value undefined")
@@ -175,14 +171,14 @@ func (d *attrDecoder) attr(flags, typ uint8, val, raw []byte) {
 			d.nextHopErr = attrErr(ActionTreatAsWithdraw, SubAttrFlags, typ, raw, "attribute flags conflict with the attribute type")
 			return
 		}
-		nh, ok := addr4(val)
+		v, ok := u32(val)
 		switch {
 		case !ok:
 			d.nextHopErr = attrErr(ActionTreatAsWithdraw, SubAttrLength, typ, raw, "NEXT_HOP length is not 4")
-		case nh.IsUnspecified() || nh.IsMulticast() || nh == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		case !hostAddr4(v):
 			d.nextHopErr = attrErr(ActionTreatAsWithdraw, SubInvalidNextHop, typ, raw, "NEXT_HOP is not a host address")
 		default:
-			a.NextHop = nh
+			a.NextHop = addrFromWord(v)
 			a.Present.Set(typ)
 		}
 	case AttrMED: // RFC 7606 §7.4
@@ -288,12 +284,24 @@ func (d *attrDecoder) list(flags, typ uint8, val, raw []byte, size int, dst *[]b
 	if typ != AttrClusterList && !d.flagsOK(flags, wantOptTrans, typ, raw, ActionTreatAsWithdraw) {
 		return
 	}
-	if len(val) == 0 || len(val)%size != 0 {
+	if len(val) == 0 || !multipleOf(len(val), size) {
 		d.withdraw(SubAttrLength, typ, raw, "attribute length is not a positive multiple of its value size")
 		return
 	}
 	*dst = val
 	d.a.Present.Set(typ)
+}
+
+// multipleOf reports whether n is a multiple of size, without a division for the usual
+// power-of-two sizes.
+func multipleOf(n, size int) bool {
+	switch size {
+	case 4:
+		return n&3 == 0
+	case 8:
+		return n&7 == 0
+	}
+	return n%size == 0
 }
 
 // aggregator decodes AGGREGATOR (RFC 4271 §5.1.7; 8 bytes between 4-octet speakers,

@@ -121,21 +121,31 @@ func IterNLRI(b []byte, fam Family, addPath bool) NLRIIter {
 // Next decodes the next entry into n and reports whether there was one. It stops at the
 // end of the field or at the first malformed entry; Err tells which.
 func (it *NLRIIter) Next(n *NLRI) bool {
+	if it.plain == 4 {
+		// The hot path: IPv4 unicast, one word per prefix.
+		w, bits, ok := it.r.prefixWord4()
+		if !ok {
+			if w, bits, ok = it.tail4(); !ok {
+				return false
+			}
+		}
+		// Field by field: writing the whole struct (it holds a pointer) would cost a typed
+		// copy per prefix, the largest share of iteration.
+		n.Prefix = netip.PrefixFrom(addrFromWord(w), int(bits))
+		n.PathID, n.RD, n.Labels = 0, RD{}, LabelStack{}
+		return true
+	}
 	if it.err != nil || it.r.Empty() {
 		return false
 	}
-	if it.plain == 4 {
-		p, st := it.r.Prefix4()
+	if it.plain == 16 {
+		hi, lo, bits, st := it.r.prefix16()
 		if st != PrefixOK {
 			it.err = prefixErr(st)
 			return false
 		}
-		// Only the prefix changes from entry to entry: writing the whole struct (it holds a
-		// pointer) costs a typed copy per prefix, the largest share of iteration.
-		if n.PathID != 0 || n.RD != (RD{}) || n.Labels.N != 0 {
-			n.PathID, n.RD, n.Labels = 0, RD{}, LabelStack{}
-		}
-		n.Prefix = p
+		n.Prefix = netip.PrefixFrom(addrFromWords(hi, lo), int(bits))
+		n.PathID, n.RD, n.Labels = 0, RD{}, LabelStack{}
 		return true
 	}
 	if err := decodeNLRI(&it.r, it.fam, it.addPath, n); err != nil {
@@ -143,6 +153,20 @@ func (it *NLRIIter) Next(n *NLRI) bool {
 		return false
 	}
 	return true
+}
+
+// tail4 reads an IPv4 unicast prefix where prefixWord4 could not: the last prefixes of
+// the field, and malformed ones. It reports false at the end of the field or an error.
+func (it *NLRIIter) tail4() (uint32, uint, bool) {
+	if it.err != nil || it.r.Empty() {
+		return 0, 0, false
+	}
+	w, bits, st := it.r.prefix4Tail()
+	if st != PrefixOK {
+		it.err = prefixErr(st)
+		return 0, 0, false
+	}
+	return w, bits, true
 }
 
 // Err returns the error that stopped iteration, nil at a clean end.
@@ -320,20 +344,40 @@ func (n *RawNLRI) Prefix() netip.Prefix {
 // NextRaw is Next for RawNLRI: the RIB's hot path, since it needs prefix bytes, not a
 // netip.Prefix.
 func (it *NLRIIter) NextRaw(n *RawNLRI) bool {
-	if it.err != nil || it.r.Empty() {
-		return false
-	}
-	if it.plain != 0 {
-		bits, st := it.r.rawPrefix(int(it.plain)*8, &n.Addr)
+	switch it.plain {
+	case 4:
+		w, bits, ok := it.r.prefixWord4()
+		if !ok {
+			if w, bits, ok = it.tail4(); !ok {
+				return false
+			}
+		}
+		n.Addr = [16]byte{}
+		binary.BigEndian.PutUint32(n.Addr[:4], w)
+		n.Bits, n.V6 = uint8(bits), false
+	case 16:
+		if it.err != nil || it.r.Empty() {
+			return false
+		}
+		hi, lo, bits, st := it.r.prefix16()
 		if st != PrefixOK {
 			it.err = prefixErr(st)
 			return false
 		}
-		n.Bits, n.V6 = uint8(bits), it.plain == 16
-		if n.PathID != 0 || n.RD != (RD{}) || n.Labels.N != 0 {
-			n.PathID, n.RD, n.Labels = 0, RD{}, LabelStack{}
-		}
-		return true
+		binary.BigEndian.PutUint64(n.Addr[:8], hi)
+		binary.BigEndian.PutUint64(n.Addr[8:], lo)
+		n.Bits, n.V6 = uint8(bits), true
+	default:
+		return it.nextRawSlow(n)
+	}
+	n.PathID, n.RD, n.Labels = 0, RD{}, LabelStack{}
+	return true
+}
+
+// nextRawSlow is NextRaw for ADD-PATH and VPN NLRI.
+func (it *NLRIIter) nextRawSlow(n *RawNLRI) bool {
+	if it.err != nil || it.r.Empty() {
+		return false
 	}
 	var full NLRI
 	if err := decodeNLRI(&it.r, it.fam, it.addPath, &full); err != nil {

@@ -13,6 +13,8 @@ import (
 // checks Ok once, the way a declarative grammar would, instead of checking every field.
 //
 // A Reader is a small value owned by one decoder call; slices it returns alias the input.
+// Invariant: 0 <= off <= len(b), and a failed Reader has off == len(b), so the fast paths
+// below need not look at failed: a failed Reader has nothing left to read.
 type Reader struct {
 	b      []byte
 	off    int
@@ -97,6 +99,17 @@ func (r *Reader) U32() uint32 {
 	return v
 }
 
+// U32All reads a big-endian uint32 that must be all that is left of the input, as in
+// an attribute of a fixed four-byte value; otherwise it reads nothing and reports false.
+func (r *Reader) U32All() (uint32, bool) {
+	if len(r.b)-r.off != 4 {
+		return 0, false
+	}
+	v := binary.BigEndian.Uint32(r.b[r.off:])
+	r.off += 4
+	return v, true
+}
+
 // U64 reads a big-endian uint64.
 func (r *Reader) U64() uint64 {
 	if !r.need(8) {
@@ -165,6 +178,67 @@ func (r *Reader) Peek() (uint8, bool) {
 	return r.b[r.off], true
 }
 
+// Attr reads one path attribute (RFC 4271 §4.3): the Attribute Flags and Type Code
+// octets, a length of one octet (two with the Extended Length flag) and that many value
+// octets. val is the value and raw the whole attribute, both aliasing the input. When the
+// header or the value runs past the input, ok is false, the reader is failed, and typ is
+// the type octet if the input held one (0 otherwise).
+//
+// It is the attribute walk's hot path: the header is read with one bounds check.
+func (r *Reader) Attr() (flags, typ uint8, val, raw []byte, ok bool) {
+	b, off := r.b, r.off
+	if off < 0 || off+3 > len(b) {
+		if off >= 0 && off+2 <= len(b) {
+			typ = b[off+1]
+		}
+		r.fail()
+		return 0, typ, nil, nil, false
+	}
+	flags, typ = b[off], b[off+1]
+	start, n := off+3, int(b[off+2])
+	if flags&FlagExtLen != 0 {
+		if start >= len(b) {
+			r.fail()
+			return 0, typ, nil, nil, false
+		}
+		n = n<<8 | int(b[start])
+		start++
+	}
+	end := start + n
+	if end > len(b) {
+		r.fail()
+		return 0, typ, nil, nil, false
+	}
+	r.off = end
+	return flags, typ, b[start:end:end], b[off:end:end], true
+}
+
+// ASSegments walks AS_PATH segments (RFC 4271 §4.3: a segment type octet, a count octet
+// and count ASNs of asnSize octets each) to the end of the input. ok is false for a
+// malformed path (RFC 7606 §7.2): an unknown segment type, a segment of zero ASNs, or a
+// segment running past the end. It returns the number of segments and of ASNs, and
+// whether a confederation segment was met (RFC 5065).
+func (r *Reader) ASSegments(asnSize int) (segs, asns int, confed, ok bool) {
+	b, off := r.b, r.off
+	for off >= 0 && off+2 <= len(b) {
+		typ, n := b[off], int(b[off+1])
+		if n == 0 || typ < SegSet || typ > SegConfedSet {
+			r.fail()
+			return segs, asns, confed, false
+		}
+		confed = confed || typ >= SegConfedSeq
+		off += 2 + n*asnSize
+		segs++
+		asns += n
+	}
+	if off != len(b) {
+		r.fail()
+		return segs, asns, confed, false
+	}
+	r.off = off
+	return segs, asns, confed, true
+}
+
 // PrefixStatus says how a prefix read ended.
 type PrefixStatus uint8
 
@@ -176,100 +250,163 @@ const (
 )
 
 // Prefix4 reads an RFC 4271 §4.3 prefix (a length octet, then the fewest bytes holding
-// that many bits) of an IPv4 address, clearing bits past the length. It is the hot path
-// of NLRI iteration, so it reads the bytes in one bounds check.
+// that many bits) of an IPv4 address, clearing bits past the length.
 func (r *Reader) Prefix4() (netip.Prefix, PrefixStatus) {
+	if w, bits, ok := r.prefixWord4(); ok {
+		return netip.PrefixFrom(addrFromWord(w), int(bits)), PrefixOK
+	}
+	w, bits, st := r.prefix4Tail()
+	if st != PrefixOK {
+		return netip.Prefix{}, st
+	}
+	return netip.PrefixFrom(addrFromWord(w), int(bits)), PrefixOK
+}
+
+// prefixWord4 is the hot path of IPv4 NLRI iteration, small enough to inline: while a
+// length octet and four more bytes remain, it loads the prefix as one word and masks it,
+// whatever its length (bytes past the prefix are masked away). It reports false, reading
+// nothing, near the end of the input or for a length over 32: prefix4Tail decides then.
+func (r *Reader) prefixWord4() (w uint32, bits uint, ok bool) {
+	b, off := r.b, r.off
+	if off < 0 || off+5 > len(b) || b[off] > 32 {
+		return 0, 0, false
+	}
+	bits = uint(b[off])
+	r.off = off + int(bits+15)>>3 // the length octet and (bits+7)/8 bytes
+	return binary.BigEndian.Uint32(b[off+1:off+5]) & mask4(bits), bits, true
+}
+
+// prefix4Tail reads an IPv4 prefix byte by byte: the last prefixes of the input, where a
+// whole word cannot be loaded, and every error.
+func (r *Reader) prefix4Tail() (uint32, uint, PrefixStatus) {
 	if r.failed || r.off >= len(r.b) {
 		r.fail()
-		return netip.Prefix{}, PrefixTruncated
+		return 0, 0, PrefixTruncated
 	}
 	bits := int(r.b[r.off])
 	if bits > 32 {
-		return netip.Prefix{}, PrefixTooLong
+		return 0, 0, PrefixTooLong
 	}
 	nb := (bits + 7) >> 3
 	if len(r.b)-r.off-1 < nb {
 		r.fail()
-		return netip.Prefix{}, PrefixTruncated
+		return 0, 0, PrefixTruncated
 	}
 	v := word4(r.b[r.off+1:r.off+1+nb], bits)
 	r.off += 1 + nb
-	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), bits), PrefixOK
+	return v, uint(bits), PrefixOK
+}
+
+// mask4 returns the mask of the leading bits (at most 32) of an IPv4 address.
+func mask4(bits uint) uint32 { return masks4[bits&63] }
+
+// masks4 holds the IPv4 prefix masks by length (a load instead of a variable shift on
+// the hot path), and zero past 32.
+var masks4 = func() (m [64]uint32) {
+	for i := range 33 {
+		m[i] = uint32(^uint64(0) << (32 - i))
+	}
+	return m
+}()
+
+// addrFromWord returns the IPv4 address whose big-endian value is w.
+func addrFromWord(w uint32) netip.Addr {
+	var a [4]byte
+	binary.BigEndian.PutUint32(a[:], w)
+	return netip.AddrFrom4(a)
 }
 
 // Prefix16 is Prefix4 for IPv6 addresses.
 func (r *Reader) Prefix16() (netip.Prefix, PrefixStatus) {
+	hi, lo, bits, st := r.prefix16()
+	if st != PrefixOK {
+		return netip.Prefix{}, st
+	}
+	return netip.PrefixFrom(addrFromWords(hi, lo), int(bits)), PrefixOK
+}
+
+// prefix16 reads an IPv6 prefix as two masked big-endian words: while a length octet
+// and sixteen more bytes remain it loads both words whole, as prefixWord4 does;
+// otherwise it copies the prefix's bytes.
+func (r *Reader) prefix16() (hi, lo uint64, bits uint, st PrefixStatus) {
+	if p := r.b[r.off:]; len(p) >= 17 && p[0] <= 128 {
+		bits = uint(p[0])
+		r.off += int(bits+15) >> 3
+		hi = binary.BigEndian.Uint64(p[1:9]) & (^uint64(0) << (64 - min(bits, 64)))
+		lo = binary.BigEndian.Uint64(p[9:17]) & (^uint64(0) << (128 - max(bits, 64)))
+		return hi, lo, bits, PrefixOK
+	}
 	if r.failed || r.off >= len(r.b) {
 		r.fail()
-		return netip.Prefix{}, PrefixTruncated
+		return 0, 0, 0, PrefixTruncated
 	}
-	bits := int(r.b[r.off])
-	if bits > 128 {
-		return netip.Prefix{}, PrefixTooLong
+	n := int(r.b[r.off])
+	if n > 128 {
+		return 0, 0, 0, PrefixTooLong
 	}
-	nb := (bits + 7) >> 3
+	nb := (n + 7) >> 3
 	if len(r.b)-r.off-1 < nb {
 		r.fail()
-		return netip.Prefix{}, PrefixTruncated
+		return 0, 0, 0, PrefixTruncated
 	}
 	var a [16]byte
 	copy(a[:], r.b[r.off+1:r.off+1+nb])
 	r.off += 1 + nb
-	if rem := bits & 7; rem != 0 {
+	if rem := n & 7; rem != 0 {
 		a[nb-1] &= 0xff << (8 - rem)
 	}
-	return netip.PrefixFrom(netip.AddrFrom16(a), bits), PrefixOK
+	return binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:]), uint(n), PrefixOK
 }
 
-// SkipPrefix skips one RFC 4271 §4.3 prefix (a length octet and its bytes) whose length
-// may not exceed maxBits, with one bounds check: the validation walk over NLRI fields.
-func (r *Reader) SkipPrefix(maxBits int) PrefixStatus {
-	if r.failed || r.off >= len(r.b) {
-		r.fail()
-		return PrefixTruncated
-	}
-	bits := int(r.b[r.off])
-	if bits > maxBits {
-		return PrefixTooLong
-	}
-	end := r.off + 1 + (bits+7)>>3
-	if end > len(r.b) {
-		r.fail()
-		return PrefixTruncated
-	}
-	r.off = end
-	return PrefixOK
+// addrFromWords returns the IPv6 address whose big-endian halves are hi and lo.
+func addrFromWords(hi, lo uint64) netip.Addr {
+	var a [16]byte
+	binary.BigEndian.PutUint64(a[:8], hi)
+	binary.BigEndian.PutUint64(a[8:], lo)
+	return netip.AddrFrom16(a)
 }
 
-// rawPrefix reads an RFC 4271 §4.3 prefix of at most maxBits bits into dst (zeroing the
-// rest of dst and the bits past the length) with one bounds check.
-func (r *Reader) rawPrefix(maxBits int, dst *[16]byte) (int, PrefixStatus) {
-	if r.failed || r.off >= len(r.b) {
-		r.fail()
+// SkipPrefixes walks RFC 4271 §4.3 prefixes, each preceded by a 4-byte path identifier
+// when addPath is set (RFC 7911 §3), to the end of the input, checking that no length
+// exceeds maxBits and that no prefix runs past the end; it returns how many it found.
+// It is the validation walk over a unicast NLRI field: only the length octets are read,
+// in one tight loop, and the only bounds check that can fail is the last one. At an
+// error the reader is left failed (truncation) or at the offending length octet.
+func (r *Reader) SkipPrefixes(maxBits int, addPath bool) (int, PrefixStatus) {
+	if r.failed {
 		return 0, PrefixTruncated
 	}
-	bits := int(r.b[r.off])
-	if bits > maxBits {
-		return 0, PrefixTooLong
+	b, off, n := r.b, uint(r.off), 0
+	if addPath {
+		for off < uint(len(b)) {
+			if off += 4; off >= uint(len(b)) {
+				r.fail()
+				return n, PrefixTruncated
+			}
+			if bits := int(b[off]); bits <= maxBits {
+				off += uint(bits+15) >> 3
+				n++
+				continue
+			}
+			r.off = int(off)
+			return n, PrefixTooLong
+		}
 	}
-	nb := (bits + 7) >> 3
-	if len(r.b)-r.off-1 < nb {
+	for off < uint(len(b)) {
+		bits := int(b[off])
+		if bits > maxBits {
+			r.off = int(off)
+			return n, PrefixTooLong
+		}
+		off += uint(bits+15) >> 3
+		n++
+	}
+	if off > uint(len(b)) {
 		r.fail()
-		return 0, PrefixTruncated
+		return n, PrefixTruncated
 	}
-	p := r.b[r.off+1 : r.off+1+nb]
-	r.off += 1 + nb
-	*dst = [16]byte{}
-	if maxBits == 32 {
-		// IPv4: a word, not a variable-length copy (which costs a memmove call).
-		binary.BigEndian.PutUint32(dst[:4], word4(p, bits))
-		return bits, PrefixOK
-	}
-	copy(dst[:nb], p)
-	if rem := bits & 7; rem != 0 {
-		dst[nb-1] &= 0xff << (8 - rem)
-	}
-	return bits, PrefixOK
+	r.off = int(off)
+	return n, PrefixOK
 }
 
 // word4 assembles the (at most 4) prefix bytes p of an IPv4 prefix of length bits into a

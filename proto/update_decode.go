@@ -69,6 +69,16 @@ func (d *attrDecoder) mandatory() {
 	if !d.hasNLRI && !a.Present.Has(AttrMPReach) {
 		return
 	}
+	need := AttrMask(1<<AttrOrigin | 1<<AttrASPath)
+	if d.hasNLRI {
+		need |= 1 << AttrNextHop
+	}
+	if !d.opts.EBGP {
+		need |= 1 << AttrLocalPref
+	}
+	if a.Present&need == need {
+		return
+	}
 	missing := func(t uint8) {
 		d.note(attrErr(ActionTreatAsWithdraw, SubMissingWellKnown, t, []byte{t}, "missing well-known attribute"))
 	}
@@ -225,23 +235,15 @@ func (u *Update) IterMPUnreach(opts *SessionOptions) NLRIIter {
 }
 
 // validateNLRIField checks an NLRI field as ValidateNLRI does, without building the
-// prefixes: for unicast families it only walks the length octets, which is what makes
-// decoding cheap per prefix. VPN families, whose label stacks need reading, use
-// ValidateNLRI itself.
+// prefixes: for unicast families it only walks the length octets (Reader.SkipPrefixes),
+// which is what makes decoding cheap per prefix. VPN families, whose label stacks need
+// reading, use ValidateNLRI itself.
 func validateNLRIField(b []byte, fam Family, addPath bool) error {
 	if fam.IsVPN() || !fam.Supported() {
 		_, err := ValidateNLRI(b, fam, addPath)
 		return err
 	}
-	maxBits := fam.AddrLen() * 8
 	r := NewReader(b)
-	for !r.Empty() {
-		if addPath && !r.Skip(4) {
-			return ErrNLRITruncated
-		}
-		if st := r.SkipPrefix(maxBits); st != PrefixOK {
-			return prefixErr(st)
-		}
-	}
-	return nil
+	_, st := r.SkipPrefixes(fam.AddrLen()*8, addPath)
+	return prefixErr(st)
 }
