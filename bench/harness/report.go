@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/fanoutd/fanout/bench/gen"
@@ -113,23 +114,27 @@ func WriteMarkdownOpts(w io.Writer, r *Report, o MarkdownOptions) error {
 		p("\n")
 	}
 	p("%s Versions\n\n| target | version |\n|---|---|\n", h2)
-	names := make([]string, 0, len(r.Versions))
-	for n := range r.Versions {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(r.Versions)) {
 		p("| %s | %s |\n", n, r.Versions[n])
 	}
-	skipped := make([]string, 0, len(r.Skipped))
-	for n := range r.Skipped {
-		skipped = append(skipped, n)
-	}
-	sort.Strings(skipped)
-	for _, n := range skipped {
+	for _, n := range slices.Sorted(maps.Keys(r.Skipped)) {
 		p("| %s | skipped: %s |\n", n, r.Skipped[n])
 	}
 	return nil
+}
+
+// TimeText is the time cell of s: "0.450 [0.410–0.620]" (median, fastest, slowest), or
+// why there is none ("timed out after 20s", "not run", "failed").
+func (s Summary) TimeText() string {
+	switch {
+	case s.Seconds != nil:
+		return fmt.Sprintf("%.3f [%.3f–%.3f]", *s.Seconds, *s.MinSeconds, *s.MaxSeconds)
+	case s.TimedOut != "":
+		return "timed out after " + s.TimedOut
+	case s.Runs == 0:
+		return "not run"
+	}
+	return "failed"
 }
 
 // writeTable writes one workload's table, a row per target.
@@ -149,15 +154,7 @@ func writeTable(w io.Writer, ss []Summary) {
 	}
 	p("\n")
 	for _, s := range ss {
-		t := "failed"
-		switch {
-		case s.Seconds != nil:
-			t = fmt.Sprintf("%.3f [%.3f–%.3f]", *s.Seconds, *s.MinSeconds, *s.MaxSeconds)
-		case s.TimedOut != "":
-			t = "timed out after " + s.TimedOut
-		case s.Runs == 0:
-			t = "not run"
-		}
+		t := s.TimeText()
 		cpu, rss, bpp, upd, pfx := "—", "—", "—", "—", "—"
 		if s.OK > 0 {
 			cpu = fmt.Sprintf("%.2f", s.CPU)

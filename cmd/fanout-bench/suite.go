@@ -157,15 +157,8 @@ func cmdPublish(args []string, stderr io.Writer) error {
 
 func printSummary(w io.Writer, rep *harness.Report) {
 	for _, s := range rep.Summary {
-		t := "—"
-		switch {
-		case s.Seconds != nil:
-			t = fmt.Sprintf("%.3fs [%.3f–%.3f]", *s.Seconds, *s.MinSeconds, *s.MaxSeconds)
-		case s.TimedOut != "":
-			t = "timed out after " + s.TimedOut
-		}
 		fmt.Fprintf(w, "%-9s %-9s %s %s  cpu %.2fs  rss %.1f MiB  updates %d  ok %d/%d  not run %d  dropped %d\n",
-			s.Target, s.Workload, s.Headline, t, s.CPU, float64(s.RSS)/(1<<20), s.Updates, s.OK, s.Runs, s.NotRun, s.Dropped)
+			s.Target, s.Workload, s.Headline, s.TimeText(), s.CPU, float64(s.RSS)/(1<<20), s.Updates, s.OK, s.Runs, s.NotRun, s.Dropped)
 	}
 }
 
