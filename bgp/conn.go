@@ -406,7 +406,7 @@ func (r *reader) handle(h proto.Header, body []byte) bool {
 		if r.notif.Code == proto.CodeOpen && r.notif.Subcode == proto.SubUnsupportedVersion {
 			kind = EvNotifMsgVerErr
 		}
-		c.post(connEvent{ev: Event{Kind: kind}})
+		c.post(connEvent{ev: Event{Kind: kind, Err: &proto.Error{Code: r.notif.Code, Subcode: r.notif.Subcode}}})
 		return false
 	case proto.MsgRouteRefresh:
 		var rr proto.RouteRefresh

@@ -80,6 +80,7 @@ type memberOp struct {
 	fam  proto.Family // opRefresh
 	enh  bool         // opRefresh: enhanced route refresh (RFC 7313)
 	wait bool         // opRefresh: a request that waited (timer or running sync), not a new one
+	def  *deferral    // opDefer
 }
 
 const (
@@ -89,6 +90,9 @@ const (
 	opCleaned   // a cleanup walk finished for r
 	opRefresh   // a session asked for its routes again (refresh.go)
 	opRefreshed // a re-advertisement walk finished for set
+	opDefer     // hold every join until the peers have synced (gr_defer.go)
+	opSynced    // a session's peer sent End-of-RIB for all its families, or needs not
+	opDeferEnd  // the selection deferral timer fired
 )
 
 // maxOpsPerRun bounds the membership changes one bgp.membership run applies.
@@ -112,6 +116,7 @@ type exportManager struct {
 	mu  sync.Mutex
 	ops []memberOp // guarded by mu; at most a few per session
 
+	def       deferral // fanout's own restart: export held until the peers synced (gr_defer.go)
 	ribouts   map[exportKey]*ribOut
 	sessions  map[*SessionInfo]*exportSession
 	groups    []*sendGroup
@@ -182,9 +187,18 @@ func (m *exportManager) run(c *sched.Ctx) sched.Result {
 		op := &ops[i]
 		switch op.kind {
 		case opJoin:
+			if m.def.on {
+				m.def.held = append(m.def.held, *op) // gr_defer.go
+				continue
+			}
 			changed = m.join(c, op.info, op.src) || changed
 		case opLeave:
+			if m.unhold(op.info) {
+				continue
+			}
 			changed = m.leave(c, op.info) || changed
+		case opDefer, opSynced, opDeferEnd:
+			changed = m.deferOp(c, op) || changed
 		case opWalked:
 			op.r.ro.Walked(c, op.set, op.gens)
 			m.synced(c, op.r, op.set, op.gens)

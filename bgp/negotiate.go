@@ -9,10 +9,11 @@ import (
 )
 
 // localOpen builds the OPEN fanout sends to a peer configured by cfg (defaults applied):
-// 4-octet AS always (RFC 6793), route refresh always (RFC 2918), the configured families
-// (RFC 4760), ADD-PATH receive and send for the configured families (RFC 7911), extended messages
-// (RFC 8654), graceful restart as a helper (RFC 4724: no forwarding state claimed) and the
-// BGP role (RFC 9234) when configured.
+// 4-octet AS always (RFC 6793), route refresh and enhanced route refresh always (RFC 2918,
+// RFC 7313), the configured families (RFC 4760), ADD-PATH receive and send for the
+// configured families (RFC 7911), extended messages (RFC 8654), graceful restart (RFC 4724,
+// with the F bit; RFC 8538's N bit when configured; the Restart State bit is added by
+// restartOpen) and the BGP role (RFC 9234) when configured.
 func localOpen(cfg *PeerConfig, routerID netip.Addr) (*proto.Open, error) {
 	o := &proto.Open{Version: proto.BGPVersion, HoldTime: uint16(cfg.HoldTime / time.Second), ID: routerID}
 	o.AS = uint16(cfg.LocalAS)
@@ -33,8 +34,13 @@ func localOpen(cfg *PeerConfig, routerID netip.Addr) (*proto.Open, error) {
 	if cfg.GracefulRestart.Enabled {
 		c.GracefulRestart.Present = true
 		c.GracefulRestart.Time = uint16(min(cfg.GracefulRestart.RestartTime/time.Second, 4095))
+		if cfg.GracefulRestart.Notification {
+			c.GracefulRestart.Flags |= proto.GRNotification // RFC 8538
+		}
+		// F bit: fanout's routing state survives its sessions, and it forwards no traffic
+		// itself, so what it advertised stays valid while it restarts (RFC 4724 §3).
 		for _, f := range cfg.Families {
-			c.GracefulRestart.Families = append(c.GracefulRestart.Families, proto.GRFamily{Family: f})
+			c.GracefulRestart.Families = append(c.GracefulRestart.Families, proto.GRFamily{Family: f, Flags: proto.GRForwarding})
 		}
 	}
 	if cfg.HasRole {
@@ -45,6 +51,21 @@ func localOpen(cfg *PeerConfig, routerID netip.Addr) (*proto.Open, error) {
 		return nil, fmt.Errorf("peer %v: OPEN: %w", cfg.Addr, err)
 	}
 	return o, nil
+}
+
+// restartOpen returns the OPEN of o with the Restart State bit set (RFC 4724 §3), sent
+// while fanout restarts, or nil when o announces no graceful restart.
+func restartOpen(o *proto.Open) []byte {
+	if !o.Caps.GracefulRestart.Present {
+		return nil
+	}
+	r := *o
+	r.Caps.GracefulRestart.Flags |= proto.GRRestartState
+	msg, err := proto.AppendOpen(nil, &r)
+	if err != nil {
+		return nil
+	}
+	return msg
 }
 
 // negotiated is what one OPEN exchange decided.

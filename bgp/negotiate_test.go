@@ -25,9 +25,9 @@ func remoteOpen(as uint32, mod func(c *proto.Capabilities)) *proto.Open {
 	return o
 }
 
-// TestLocalOpen: what fanout announces (RFC 6793 AS_TRANS for a 4-octet AS, RFC 2918 route
-// refresh, RFC 7911 receive only for configured families, RFC 4724 helper without the F
-// bit, RFC 9234 role).
+// TestLocalOpen: what fanout announces (RFC 6793 AS_TRANS for a 4-octet AS, RFC 2918 and
+// RFC 7313 route refresh, RFC 7911 receive only for configured families, RFC 4724 with the
+// F bit and without Restart State, RFC 9234 role).
 func TestLocalOpen(t *testing.T) {
 	cfg := testPeerConfig(func(c *PeerConfig) {
 		c.LocalAS = 4200000001
@@ -45,12 +45,12 @@ func TestLocalOpen(t *testing.T) {
 	switch {
 	case o.AS != uint16(proto.ASTrans) || c.AS4 != 4200000001 || !c.HasAS4:
 		t.Errorf("AS %d / AS4 %d", o.AS, c.AS4)
-	case o.HoldTime != 45 || !c.RouteRefresh || c.ExtendedMessage:
+	case o.HoldTime != 45 || !c.RouteRefresh || !c.EnhancedRouteRefresh || c.ExtendedMessage:
 		t.Errorf("hold %d, caps %+v", o.HoldTime, c)
 	case len(c.AddPath) != 1 || c.AddPath[0] != (proto.AddPathFamily{Family: proto.VPNv4, Mode: proto.AddPathReceive}):
 		t.Errorf("ADD-PATH %+v", c.AddPath)
 	case !c.GracefulRestart.Present || c.GracefulRestart.Time != 120 || len(c.GracefulRestart.Families) != 2 ||
-		c.GracefulRestart.Families[0].Flags&proto.GRForwarding != 0:
+		c.GracefulRestart.Families[0].Flags&proto.GRForwarding == 0 || c.GracefulRestart.Flags&proto.GRRestartState != 0:
 		t.Errorf("graceful restart %+v", c.GracefulRestart)
 	case !c.HasRole || c.Role != proto.RoleRS:
 		t.Errorf("role %v", c.Role)

@@ -20,6 +20,9 @@ type ServerConfig struct {
 	ListenPort  uint16
 	// Admission limits incoming connection attempts (admission.go).
 	Admission AdmissionConfig
+	// Restarting: this start is a graceful restart of fanout (RFC 4724 §4.1): OPENs carry
+	// the Restart State bit until RestartDone.
+	Restarting bool
 }
 
 // MaxPrefixes is a peer's prefix limit (RFC 4486 §4, Cease subcode 1).
@@ -34,6 +37,12 @@ type MaxPrefixes struct {
 type GracefulRestartConfig struct {
 	Enabled     bool
 	RestartTime time.Duration // announced Restart Time; 0: 120 s
+	// Notification announces the N bit (RFC 8538): with a peer that announces it too, a
+	// NOTIFICATION other than Cease / Hard Reset also keeps routes for the restart.
+	Notification bool
+	// StaleTime bounds how long a restarted peer's stale routes wait for its End-of-RIB;
+	// 0: 360 s.
+	StaleTime time.Duration
 }
 
 // PeerConfig is one configured neighbor. It is a plain value; AddPeer copies it.

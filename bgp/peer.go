@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,6 +29,9 @@ type Peer struct {
 	index    uint32
 	open     *proto.Open // the OPEN we send
 	openMsg  []byte
+	// restartMsg is the OPEN with the Restart State bit, sent while the server restarts
+	// (nil without graceful restart).
+	restartMsg []byte
 	counters *PeerCounters
 
 	inbox  chan any      // to the session goroutine; every send selects on quit
@@ -188,6 +192,7 @@ type peerLoop struct {
 	closing    bool
 	restart    ClockTimer
 	restartGen uint64
+	downOn     Event   // the event that took a session out of Established (gr.go decides on it)
 	conns      []*conn // connections whose goroutines may still run
 	connSeq    uint64
 }
@@ -268,6 +273,9 @@ func (l *peerLoop) step(s *fsmSession, ev Event) {
 		}
 	}
 	for _, a := range acts {
+		if a.Kind == ActDown {
+			l.downOn = ev
+		}
 		l.act(s, a)
 	}
 }
@@ -283,7 +291,11 @@ func (l *peerLoop) act(s *fsmSession, a Action) {
 	case ActDropConnection:
 		l.dropConn(s)
 	case ActSendOpen:
-		l.sendUrgent(s, p.openMsg, proto.MsgOpen)
+		msg := p.openMsg
+		if p.restartMsg != nil && p.srv.restarting.Load() {
+			msg = p.restartMsg
+		}
+		l.sendUrgent(s, msg, proto.MsgOpen)
 		if p.cfg.SendHoldTime > 0 && s.conn != nil {
 			s.timers.arm(timerSendHold, p.cfg.SendHoldTime)
 		}
@@ -494,6 +506,10 @@ func (l *peerLoop) established(s *fsmSession) {
 		Families: s.neg.families, Recv: s.neg.recv, Send: s.neg.send, PeerIndex: p.index, EnhancedRefresh: s.neg.enhRefresh,
 		Counters: p.counters, Peer: p,
 	}
+	if s.neg.peerCaps != nil {
+		info.GR = s.neg.peerCaps.GracefulRestart
+		info.GR.Families = slices.Clone(info.GR.Families)
+	}
 	if ta, ok := c.nc.LocalAddr().(*net.TCPAddr); ok {
 		info.LocalAddr = ta.AddrPort().Addr().Unmap()
 	}
@@ -525,7 +541,12 @@ func (l *peerLoop) down(s *fsmSession) {
 		<-c.readerDone
 	}
 	if s.ingest != nil {
-		s.ingest.Down()
+		g, ok := s.ingest.(gracefulIngest)
+		if fams, restart, keep := l.graceful(s, l.downOn); ok && keep {
+			g.DownGraceful(fams, restart)
+		} else {
+			s.ingest.Down()
+		}
 	}
 	s.ingest, s.info = nil, nil
 	p.counters.Flaps.Add(1)

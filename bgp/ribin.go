@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -46,6 +47,9 @@ type RIB struct {
 	attrs  *rib.AttrTable
 	tables [len(ribFamilies)]*rib.Table
 	exp    *exportManager // RibOuts and scheduling groups (group.go)
+
+	grMu     sync.Mutex
+	retained map[uint32]*retainedSource // restarting peers' stale routes, by PeerIndex (gr.go); guarded by grMu
 }
 
 // NewRIB builds the tables on s. ctx bounds every wait on a full partition queue made on
@@ -57,7 +61,7 @@ func NewRIB(ctx context.Context, s *sched.Scheduler, log *zap.Logger, cfg RIBCon
 	if cfg.Partitions == 0 {
 		cfg.Partitions = s.Workers()
 	}
-	r := &RIB{cfg: cfg, log: log, ctx: ctx, attrs: rib.NewAttrTable()}
+	r := &RIB{cfg: cfg, log: log, ctx: ctx, attrs: rib.NewAttrTable(), retained: map[uint32]*retainedSource{}}
 	for i, f := range ribFamilies {
 		t, err := rib.NewTable(s, r.attrs, rib.TableConfig{Family: f, Partitions: cfg.Partitions, QueueLen: cfg.QueueLen, Best: cfg.Best})
 		if err != nil {
@@ -86,6 +90,16 @@ func (r *RIB) Attrs() *rib.AttrTable { return r.attrs }
 
 // SessionUp implements Routing.
 func (r *RIB) SessionUp(info *SessionInfo) Ingest {
+	// A restarting peer's new session takes over its stale routes (gr.go).
+	if src, wait := r.adopt(info); src != nil {
+		in := r.newIngest(info, src)
+		d := defaultStaleTime
+		if info.Peer != nil && info.Peer.cfg.GracefulRestart.StaleTime > 0 {
+			d = info.Peer.cfg.GracefulRestart.StaleTime
+		}
+		in.waitStale(wait, d)
+		return in
+	}
 	src := &rib.Source{
 		ID:       info.PeerIndex,
 		Addr:     info.PeerAddr,
@@ -99,6 +113,12 @@ func (r *RIB) SessionUp(info *SessionInfo) Ingest {
 	if info.Counters != nil {
 		src.Counters = &info.Counters.Routes // the peer's counters, which the API shows
 	}
+	return r.newIngest(info, src)
+}
+
+// newIngest returns the Ingest of a session whose paths are src's and joins the session to
+// its RibOuts.
+func (r *RIB) newIngest(info *SessionInfo, src *rib.Source) *ribIn {
 	in := &ribIn{r: r, info: info, src: src}
 	for i := range in.reqs {
 		in.reqs[i] = make([][]rib.Request, r.tables[i].Partitions())
@@ -107,6 +127,7 @@ func (r *RIB) SessionUp(info *SessionInfo) Ingest {
 		// The session joins its RibOuts (one per family) in a bgp.membership task.
 		r.exp.post(memberOp{kind: opJoin, info: info, src: src})
 	}
+	in.checkSynced()
 	return in
 }
 
@@ -123,6 +144,9 @@ type ribIn struct {
 	wire []byte                            // canonical attribute encoding scratch
 	key  []byte                            // intern key scratch
 	eor  [len(ribFamilies)]bool
+	// stale are the families whose routes from before the peer restarted await its
+	// End-of-RIB (gr.go).
+	stale staleWait
 }
 
 // Source returns the rib source of the session's paths.
@@ -302,11 +326,14 @@ func (in *ribIn) EndOfRIB(fam proto.Family) {
 	if fi := famIndex(fam); fi >= 0 {
 		in.eor[fi] = true
 	}
+	in.staleEndOfRIB(fam)
+	in.checkSynced()
 }
 
 // Down implements Ingest: one sweep per partition of every table removes the session's
 // paths, queued after everything it announced.
 func (in *ribIn) Down() {
+	in.stopStale()
 	if in.info.Peer != nil {
 		in.r.exp.post(memberOp{kind: opLeave, info: in.info})
 	}
@@ -315,6 +342,11 @@ func (in *ribIn) Down() {
 			in.r.log.Warn("dropping a session's routes did not finish", zap.Stringer("peer", in.info.PeerAddr), zap.Error(err))
 		}
 	}
+	in.release()
+}
+
+// release gives back the session's scratch memory.
+func (in *ribIn) release() {
 	for fi := range in.reqs {
 		in.reqs[fi] = nil
 	}

@@ -25,6 +25,9 @@ type SessionInfo struct {
 	// EnhancedRefresh: both sides announced enhanced route refresh (RFC 7313), so
 	// re-advertisements are framed by BoRR and EoRR.
 	EnhancedRefresh bool
+	// GR is the Graceful Restart capability the peer announced (GR.Present false when
+	// none): the helper side reads its Restart Time and F bits (gr.go).
+	GR proto.GracefulRestart
 	// PeerIndex is a small dense number for the peer, stable while it is configured (used
 	// in peer bitsets).
 	PeerIndex uint32

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -66,6 +67,8 @@ type Server struct {
 	wg sync.WaitGroup // accept loops and peer session goroutines
 
 	admit *admission // incoming connection limits (admission.go)
+
+	restarting atomic.Bool // OPENs carry the Restart State bit (RFC 4724 §4.1) until RestartDone
 }
 
 // listener is one listening socket and its accept loop.
@@ -95,9 +98,16 @@ func New(cfg ServerConfig, deps Deps) (*Server, error) {
 	if deps.Listen == nil {
 		deps.Listen = listenTCP
 	}
-	return &Server{cfg: cfg, deps: deps, log: deps.Logger, peers: map[netip.Addr]*Peer{},
-		admit: newAdmission(cfg.Admission, deps.Clock, deps.Logger.Named("admission"))}, nil
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, peers: map[netip.Addr]*Peer{},
+		admit: newAdmission(cfg.Admission, deps.Clock, deps.Logger.Named("admission"))}
+	s.restarting.Store(cfg.Restarting)
+	return s, nil
 }
+
+// RestartDone ends fanout's own graceful restart: OPENs sent from now on no longer carry
+// the Restart State bit (RFC 4724 §4.1). Call it when the deferred export resumed
+// (RIB.DeferExport).
+func (s *Server) RestartDone() { s.restarting.Store(false) }
 
 func (s *Server) routing() Routing {
 	if s.deps.Routing == nil {
@@ -213,7 +223,7 @@ func (s *Server) AddPeer(cfg PeerConfig) error {
 		return err
 	}
 	msg, _ := proto.AppendOpen(nil, open)
-	p := &Peer{cfg: cfg, srv: s, log: s.log.With(zap.Stringer("peer", cfg.Addr)), open: open, openMsg: msg,
+	p := &Peer{cfg: cfg, srv: s, log: s.log.With(zap.Stringer("peer", cfg.Addr)), open: open, openMsg: msg, restartMsg: restartOpen(open),
 		counters: &PeerCounters{}, inbox: make(chan any, 64), quit: make(chan struct{}), exited: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -74,9 +74,26 @@ func (e *Entry) Remove(src *Source, id uint32) *Attrs {
 // RemoveSource deletes every path of src (a session going down) and calls release for
 // each one's attributes. It returns how many were removed.
 func (e *Entry) RemoveSource(src *Source, release func(*Attrs)) int {
+	return e.removeFlagged(src, 0, release)
+}
+
+// RemoveStale deletes the paths of src marked FlagStale (not refreshed after a graceful
+// restart, RFC 4724 §4.2) and calls release for each one's attributes. It returns how many
+// were removed and how many of those were usable.
+func (e *Entry) RemoveStale(src *Source, release func(*Attrs)) (n, usable int) {
+	for i := range e.paths {
+		if p := &e.paths[i]; p.Src == src && p.Flags&FlagStale != 0 && p.Usable() {
+			usable++
+		}
+	}
+	return e.removeFlagged(src, FlagStale, release), usable
+}
+
+// removeFlagged deletes the paths of src that have every flag in mask.
+func (e *Entry) removeFlagged(src *Source, mask uint8, release func(*Attrs)) int {
 	n := 0
 	for i := 0; i < len(e.paths); {
-		if e.paths[i].Src == src {
+		if e.paths[i].Src == src && e.paths[i].Flags&mask == mask {
 			release(e.removeAt(i))
 			n++
 			continue

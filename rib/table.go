@@ -28,6 +28,8 @@ const (
 	OpAdd        OpKind = iota + 1 // add or replace Path (by source and path id)
 	OpWithdraw                     // remove the path of Path.Src with id Path.ID
 	OpDropSource                   // sweep: remove every path of Path.Src
+	OpMarkStale                    // sweep: mark every path of Path.Src FlagStale (graceful restart)
+	OpSweepStale                   // sweep: remove the paths of Path.Src still marked FlagStale
 )
 
 // Op is one request to a table: a small value copied through the partition queues.
@@ -116,9 +118,25 @@ func (t *Table) Release(reqs []Request) {
 // DropSource removes every path of src from the table: one sweep per partition, each
 // after everything src already queued there.
 func (t *Table) DropSource(ctx context.Context, src *Source) error {
+	return t.sweep(ctx, OpDropSource, src)
+}
+
+// MarkStale marks every path of src stale (RFC 4724 §4.2: its session went down and the
+// peer is restarting); each partition's sweep follows what src already queued there.
+func (t *Table) MarkStale(ctx context.Context, src *Source) error {
+	return t.sweep(ctx, OpMarkStale, src)
+}
+
+// SweepStale removes the paths of src still stale: not re-sent since MarkStale (the peer's
+// End-of-RIB, or its restart timer expired).
+func (t *Table) SweepStale(ctx context.Context, src *Source) error {
+	return t.sweep(ctx, OpSweepStale, src)
+}
+
+func (t *Table) sweep(ctx context.Context, kind OpKind, src *Source) error {
 	var errs []error
 	for p := 0; p < t.db.Partitions(); p++ {
-		if err := t.db.EnqueueSweep(ctx, p, Op{Kind: OpDropSource, Path: Path{Src: src}}); err != nil {
+		if err := t.db.EnqueueSweep(ctx, p, Op{Kind: kind, Path: Path{Src: src}}); err != nil {
 			errs = append(errs, fmt.Errorf("table %s partition %d: %w", t.fam, p, err))
 		}
 	}
@@ -175,6 +193,20 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 			}
 		}
 		n := d.RemoveSource(src, t.attrs.Release)
+		if n == 0 {
+			return false
+		}
+		if cnt := src.Counters; cnt != nil {
+			cnt.Received.Add(int64(-n))
+			cnt.Accepted.Add(int64(-usable))
+		}
+	case OpMarkStale:
+		if !d.UpdateFlags(op.Path.Src, func(f uint8) uint8 { return f | FlagStale }) {
+			return false
+		}
+	case OpSweepStale:
+		src := op.Path.Src
+		n, usable := d.RemoveStale(src, t.attrs.Release)
 		if n == 0 {
 			return false
 		}
