@@ -116,7 +116,7 @@ type receiver struct {
 	done chan struct{}
 }
 
-func newReceiver(t *testing.T, srv *Server, a string, as uint32) *receiver {
+func newReceiver(t testing.TB, srv *Server, a string, as uint32) *receiver {
 	t.Helper()
 	if err := srv.AddPeer(PeerConfig{Addr: addr(a), PeerAS: as, RSClient: true, Passive: true,
 		Families: []proto.Family{proto.IPv4Unicast, proto.IPv6Unicast}}); err != nil {
@@ -203,8 +203,28 @@ type suiteEnv struct {
 	bystander *rawPeer
 }
 
-func newSuiteEnv(t *testing.T, net24 string) *suiteEnv {
-	srv, _, _ := exportServer(t, net24+".1", func(d *Deps) { d.Logger = zap.NewNop() })
+// newSuiteEnv starts a server with the real RIB at net24.1 (AS 65000, no per-source
+// connection rate limit: the suites reconnect from one address many times), a receiver at
+// .2 and a bystander at .3 holding bystanderPrefix. mods change the server's Deps.
+func newSuiteEnv(t testing.TB, net24 string, mods ...func(*Deps)) *suiteEnv {
+	r, sch := newTestRIB(t, 0)
+	deps := Deps{Logger: zap.NewNop(), Scheduler: sch, Routing: r}
+	for _, m := range mods {
+		m(&deps)
+	}
+	srv, err := New(ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{addr(net24 + ".1")},
+		Admission: AdmissionConfig{PerSourceBurst: -1}}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Close(ctx)
+	})
 	env := &suiteEnv{srv: srv, rcv: newReceiver(t, srv, net24+".2", 65099)}
 	if err := srv.AddPeer(PeerConfig{Addr: addr(net24 + ".3"), PeerAS: 65003, Passive: true}); err != nil {
 		t.Fatal(err)
@@ -278,7 +298,7 @@ type sender struct {
 	opts proto.SessionOptions
 }
 
-func newSender(t *testing.T, srv *Server, a string, opts proto.SessionOptions) *sender {
+func newSender(t testing.TB, srv *Server, a string, opts proto.SessionOptions) *sender {
 	t.Helper()
 	as := uint32(65001)
 	peerAS := as // the routes' origin AS stays 65001: 65000 would be a loop

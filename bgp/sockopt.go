@@ -118,6 +118,9 @@ func setListenerMD5(l net.Listener, peer netip.Addr, key string) error {
 		if err != nil {
 			return err
 		}
+		if !v6 && !peer.Unmap().Is4() {
+			return nil // an IPv4 listener never hears from an IPv6 peer
+		}
 		return setMD5(fd, v6, peer, key)
 	})
 }
