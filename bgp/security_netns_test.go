@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/fanoutd/fanout/bench/targets"
 	"github.com/fanoutd/fanout/proto"
