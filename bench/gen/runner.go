@@ -310,6 +310,19 @@ func (r *runner) phase(ctx context.Context, name string, idx []int, t0 time.Time
 	return ph
 }
 
+// err says why the phase failed ("converge: not converged after 20s"), or nil when it
+// converged.
+func (ph Phase) err() error {
+	if ph.Seconds != nil {
+		return nil
+	}
+	why := "did not converge"
+	if len(ph.Check.Examples) > 0 {
+		why = ph.Check.Examples[0]
+	}
+	return fmt.Errorf("%s: %s", ph.Name, why)
+}
+
 // downCount counts the sessions of idx the target has dropped (as their tables saw it).
 func (r *runner) downCount(idx []int) int {
 	n := 0

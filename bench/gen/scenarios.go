@@ -139,11 +139,7 @@ func (r *runner) converge(ctx context.Context, ann announcements, connect bool) 
 	if err != nil {
 		return err
 	}
-	ph := r.phase(ctx, "converge", recv, r.env.Now(), sent, senders...)
-	if ph.Seconds == nil {
-		return fmt.Errorf("converge failed")
-	}
-	return nil
+	return r.phase(ctx, "converge", recv, r.env.Now(), sent, senders...).err()
 }
 
 // encodeAll encodes each speaker's announcements and withdrawals into messages and returns
@@ -224,10 +220,7 @@ func (r *runner) churn(ctx context.Context, ann announcements, pools speakerPool
 	if err != nil {
 		return err
 	}
-	if ph := r.phase(ctx, "churn", recv, r.env.Now(), sent, senders...); ph.Seconds == nil {
-		return fmt.Errorf("churn failed")
-	}
-	return nil
+	return r.phase(ctx, "churn", recv, r.env.Now(), sent, senders...).err()
 }
 
 func planStorm(pl *Plan, base netip.Addr, role targets.Role) error {
@@ -264,10 +257,7 @@ func planStorm(pl *Plan, base netip.Addr, role targets.Role) error {
 			rn.tables[i].Reset()
 		}
 		reconnect := func(ctx context.Context) error { return rn.connect(ctx, recv, 0) }
-		if ph := rn.phase(ctx, "reconnect", recv, t0, 0, reconnect); ph.Seconds == nil {
-			return fmt.Errorf("reconnect failed")
-		}
-		return nil
+		return rn.phase(ctx, "reconnect", recv, t0, 0, reconnect).err()
 	}
 	return nil
 }
@@ -341,8 +331,8 @@ func planLatency(pl *Plan, base netip.Addr, role targets.Role) error {
 			return err
 		}
 		ph := rn.phase(ctx, "latency", recv, rn.env.Now(), len(ann[0]), snd)
-		if ph.Seconds == nil {
-			return fmt.Errorf("latency run did not converge")
+		if err := ph.err(); err != nil {
+			return err
 		}
 		var d []time.Duration
 		for q, at := range tbl.Arrivals() {
@@ -475,10 +465,7 @@ func planReplay(pl *Plan, base netip.Addr, role targets.Role) error {
 			}
 			return nil
 		}
-		if ph := rn.phase(ctx, "replay", recv, rn.env.Now(), sent, snd); ph.Seconds == nil {
-			return fmt.Errorf("replay did not converge")
-		}
-		return nil
+		return rn.phase(ctx, "replay", recv, rn.env.Now(), sent, snd).err()
 	}
 	return nil
 }
