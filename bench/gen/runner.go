@@ -320,6 +320,10 @@ func (ph Phase) err() error {
 	if len(ph.Check.Examples) > 0 {
 		why = ph.Check.Examples[0]
 	}
+	if c := ph.Check; c.Expected > 0 {
+		why += fmt.Sprintf(" (first failing receiver: %d of %d expected routes missing, %d wrong, %d extra)",
+			c.Missing, c.Expected, c.Wrong, c.Extra)
+	}
 	return fmt.Errorf("%s: %s", ph.Name, why)
 }
 
