@@ -121,52 +121,67 @@ func IterNLRI(b []byte, fam Family, addPath bool) NLRIIter {
 // Next decodes the next entry into n and reports whether there was one. It stops at the
 // end of the field or at the first malformed entry; Err tells which.
 func (it *NLRIIter) Next(n *NLRI) bool {
-	if it.plain == 4 {
-		// The hot path: IPv4 unicast, one word per prefix.
-		w, bits, ok := it.r.prefixWord4()
-		if !ok {
-			if w, bits, ok = it.tail4(); !ok {
-				return false
-			}
-		}
-		// Field by field: writing the whole struct (it holds a pointer) would cost a typed
-		// copy per prefix, the largest share of iteration.
-		n.Prefix = netip.PrefixFrom(addrFromWord(w), int(bits))
-		n.PathID, n.RD, n.Labels = 0, RD{}, LabelStack{}
-		return true
+	if it.plain != 4 {
+		return it.next(n)
 	}
+	// The hot path, IPv4 unicast, one word per prefix; everything else is in next.
+	w, bits, ok := it.r.prefixWord4()
+	if !ok {
+		return it.next(n)
+	}
+	// Field by field: writing the whole struct (it holds a pointer) would cost a typed
+	// copy per prefix.
+	n.Prefix = netip.PrefixFrom(addrFromWord(w), int(bits))
+	n.clearExtras()
+	return true
+}
+
+// next is Next for all but the common IPv4 unicast prefix: the end of the field, the
+// last prefixes of an IPv4 field (too close to its end for a whole word), errors, IPv6
+// unicast, ADD-PATH and VPN families.
+func (it *NLRIIter) next(n *NLRI) bool {
 	if it.err != nil || it.r.Empty() {
 		return false
 	}
-	if it.plain == 16 {
+	switch it.plain {
+	case 4:
+		w, bits, st := it.r.prefix4Tail()
+		if st != PrefixOK {
+			it.err = prefixErr(st)
+			return false
+		}
+		n.Prefix = netip.PrefixFrom(addrFromWord(w), int(bits))
+	case 16:
 		hi, lo, bits, st := it.r.prefix16()
 		if st != PrefixOK {
 			it.err = prefixErr(st)
 			return false
 		}
 		n.Prefix = netip.PrefixFrom(addrFromWords(hi, lo), int(bits))
-		n.PathID, n.RD, n.Labels = 0, RD{}, LabelStack{}
+	default:
+		if err := decodeNLRI(&it.r, it.fam, it.addPath, n); err != nil {
+			it.err = err
+			return false
+		}
 		return true
 	}
-	if err := decodeNLRI(&it.r, it.fam, it.addPath, n); err != nil {
-		it.err = err
-		return false
-	}
+	n.clearExtras()
 	return true
 }
 
-// tail4 reads an IPv4 unicast prefix where prefixWord4 could not: the last prefixes of
-// the field, and malformed ones. It reports false at the end of the field or an error.
-func (it *NLRIIter) tail4() (uint32, uint, bool) {
-	if it.err != nil || it.r.Empty() {
-		return 0, 0, false
-	}
-	w, bits, st := it.r.prefix4Tail()
-	if st != PrefixOK {
-		it.err = prefixErr(st)
-		return 0, 0, false
-	}
-	return w, bits, true
+// clearExtras zeroes what a plain unicast entry does not carry, field by field: a
+// struct assignment would go through a temporary on the stack.
+func (n *NLRI) clearExtras() {
+	n.PathID = 0
+	n.RD = RD{}
+	n.Labels = LabelStack{}
+}
+
+// clearExtras is NLRI.clearExtras for RawNLRI.
+func (n *RawNLRI) clearExtras() {
+	n.PathID = 0
+	n.RD = RD{}
+	n.Labels = LabelStack{}
 }
 
 // Err returns the error that stopped iteration, nil at a clean end.
@@ -344,21 +359,36 @@ func (n *RawNLRI) Prefix() netip.Prefix {
 // NextRaw is Next for RawNLRI: the RIB's hot path, since it needs prefix bytes, not a
 // netip.Prefix.
 func (it *NLRIIter) NextRaw(n *RawNLRI) bool {
+	if it.plain != 4 {
+		return it.nextRaw(n)
+	}
+	w, bits, ok := it.r.prefixWord4()
+	if !ok {
+		return it.nextRaw(n)
+	}
+	n.Addr = [16]byte{}
+	binary.BigEndian.PutUint32(n.Addr[:4], w)
+	n.Bits, n.V6 = uint8(bits), false
+	n.clearExtras()
+	return true
+}
+
+// nextRaw is next for RawNLRI.
+func (it *NLRIIter) nextRaw(n *RawNLRI) bool {
+	if it.err != nil || it.r.Empty() {
+		return false
+	}
 	switch it.plain {
 	case 4:
-		w, bits, ok := it.r.prefixWord4()
-		if !ok {
-			if w, bits, ok = it.tail4(); !ok {
-				return false
-			}
+		w, bits, st := it.r.prefix4Tail()
+		if st != PrefixOK {
+			it.err = prefixErr(st)
+			return false
 		}
 		n.Addr = [16]byte{}
 		binary.BigEndian.PutUint32(n.Addr[:4], w)
 		n.Bits, n.V6 = uint8(bits), false
 	case 16:
-		if it.err != nil || it.r.Empty() {
-			return false
-		}
 		hi, lo, bits, st := it.r.prefix16()
 		if st != PrefixOK {
 			it.err = prefixErr(st)
@@ -368,28 +398,20 @@ func (it *NLRIIter) NextRaw(n *RawNLRI) bool {
 		binary.BigEndian.PutUint64(n.Addr[8:], lo)
 		n.Bits, n.V6 = uint8(bits), true
 	default:
-		return it.nextRawSlow(n)
+		var full NLRI
+		if err := decodeNLRI(&it.r, it.fam, it.addPath, &full); err != nil {
+			it.err = err
+			return false
+		}
+		*n = RawNLRI{Bits: uint8(full.Prefix.Bits()), V6: full.Prefix.Addr().Is6(), PathID: full.PathID, RD: full.RD, Labels: full.Labels}
+		if n.V6 {
+			n.Addr = full.Prefix.Addr().As16()
+		} else {
+			a := full.Prefix.Addr().As4()
+			copy(n.Addr[:4], a[:])
+		}
+		return true
 	}
-	n.PathID, n.RD, n.Labels = 0, RD{}, LabelStack{}
-	return true
-}
-
-// nextRawSlow is NextRaw for ADD-PATH and VPN NLRI.
-func (it *NLRIIter) nextRawSlow(n *RawNLRI) bool {
-	if it.err != nil || it.r.Empty() {
-		return false
-	}
-	var full NLRI
-	if err := decodeNLRI(&it.r, it.fam, it.addPath, &full); err != nil {
-		it.err = err
-		return false
-	}
-	*n = RawNLRI{Bits: uint8(full.Prefix.Bits()), V6: full.Prefix.Addr().Is6(), PathID: full.PathID, RD: full.RD, Labels: full.Labels}
-	if n.V6 {
-		n.Addr = full.Prefix.Addr().As16()
-	} else {
-		a := full.Prefix.Addr().As4()
-		copy(n.Addr[:4], a[:])
-	}
+	n.clearExtras()
 	return true
 }
