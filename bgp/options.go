@@ -63,13 +63,13 @@ type PeerConfig struct {
 	MaxIdleHoldTime time.Duration // cap of the damping delay; 0: 2 min
 	SendHoldTime    time.Duration // RFC 9687; 0: max(8 min, 2 × hold time)
 
-	Families        []proto.Family // announced in the Multiprotocol capability; empty: IPv4 unicast
-	AddPathReceive  []proto.Family // families for which fanout announces ADD-PATH receive (RFC 7911)
-	AddPathSend     []AddPathSend  // families for which fanout announces ADD-PATH send, with how many paths
+	Families       []proto.Family // announced in the Multiprotocol capability; empty: IPv4 unicast
+	AddPathReceive []proto.Family // families for which fanout announces ADD-PATH receive (RFC 7911)
+	AddPathSend    []AddPathSend  // families for which fanout announces ADD-PATH send, with how many paths
 	// RefreshInterval is the least time between two re-advertisements of one family the
 	// peer can cause with ROUTE-REFRESH (refresh.go); 0: 1 s; negative: no minimum.
 	RefreshInterval time.Duration
-	ExtendedMessage bool           // announce RFC 8654 extended messages
+	ExtendedMessage bool // announce RFC 8654 extended messages
 	GracefulRestart GracefulRestartConfig
 	HasRole         bool // announce Role (RFC 9234)
 	Role            proto.Role

@@ -23,16 +23,16 @@ import (
 // DeletePeer or Server.Close; its session goroutine and every goroutine it starts (dialers,
 // readers, writers) have ended when exited is closed.
 type Peer struct {
-	cfg      PeerConfig // defaults applied
-	srv      *Server
-	log      *zap.Logger
-	index    uint32
-	open     *proto.Open // the OPEN we send
-	openMsg  []byte
+	cfg     PeerConfig // defaults applied
+	srv     *Server
+	log     *zap.Logger
+	index   uint32
+	open    *proto.Open // the OPEN we send
+	openMsg []byte
 	// restartMsg is the OPEN with the Restart State bit, sent while the server restarts
 	// (nil without graceful restart).
 	restartMsg []byte
-	counters *PeerCounters
+	counters   *PeerCounters
 
 	inbox  chan any      // to the session goroutine; every send selects on quit
 	quit   chan struct{} // closed by the session goroutine when it stops reading inbox
