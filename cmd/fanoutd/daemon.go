@@ -16,6 +16,7 @@ import (
 	"github.com/fanoutd/fanout/bgp/api"
 	"github.com/fanoutd/fanout/bgp/metrics"
 	"github.com/fanoutd/fanout/config"
+	"github.com/fanoutd/fanout/netinst"
 	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/sched"
 )
@@ -47,9 +48,6 @@ func unsupported(c *config.Config) error {
 	var errs []error
 	if len(c.DynamicNeighbors) > 0 {
 		errs = append(errs, errors.New("dynamic-neighbors: not supported by this build"))
-	}
-	if len(c.Vrfs) > 0 {
-		errs = append(errs, errors.New("vrfs: network instances are not supported by this build"))
 	}
 	return errors.Join(errs...)
 }
@@ -118,6 +116,7 @@ type daemon struct {
 	apiAddr net.Addr        // where the API listens
 	apiDone chan error      // Serve's result
 	metrics *metrics.Server // /metrics and /debug/fanout on fanout.http-address
+	inst    *instances      // network instances (instances.go)
 	cancel  context.CancelFunc
 }
 
@@ -126,6 +125,9 @@ type options struct {
 	level *zap.AtomicLevel // the process's log level, which SetLogLevel changes; nil: fixed
 	tls   *tls.Config      // the API's TLS; nil: plain TCP
 	pprof bool             // mount net/http/pprof on the metrics listener
+	// kernel, when set, gives network instances this kernel per namespace instead of
+	// netlink (tests).
+	kernel func(netns string) (netinst.Kernel, error)
 }
 
 // start builds and starts everything a configuration describes.
@@ -180,6 +182,10 @@ func startWith(c *config.Config, log *zap.Logger, o options) (*daemon, error) {
 		d.stop(context.Background())
 		return nil, fmt.Errorf("fanout.http-address %s: %w", c.Fanout.HTTPAddress, err)
 	}
+	if err := d.startInstances(c, o); err != nil {
+		d.stop(context.Background())
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -203,6 +209,7 @@ func (d *daemon) stop(ctx context.Context) error {
 	if d.metrics != nil {
 		errs = append(errs, d.metrics.Close(ctx))
 	}
+	errs = append(errs, d.stopInstances(ctx))
 	if d.api != nil {
 		d.api.Stop()
 		errs = append(errs, <-d.apiDone)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -69,6 +70,18 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	tlsClientCA := fs.String("tls-client-ca-file", "", "CA `file` (PEM) that API clients' certificates must chain to: mutual TLS; empty: clients are not authenticated")
 	pprof := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on fanout.http-address (loopback by default)")
 	apiHosts := fs.String("api-hosts", "", "gRPC API (GoBGP v3) listen `address:port`, overriding fanout.grpc-address (default 127.0.0.1:50051)")
+	var reconcile *time.Duration
+	fs.Func("route-reconcile-interval", "how often network instances compare their kernel routes with what they installed and repair the difference, as a `duration` (\"30s\"); 0 disables; overrides fanout.route-reconcile-interval (default 60s)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d < 0 {
+			return fmt.Errorf("%v is negative (0 disables reconciliation)", d)
+		}
+		reconcile = &d
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -93,6 +106,9 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	if *diff != "" {
 		return printDiff(*diff, c, stderr)
+	}
+	if reconcile != nil {
+		c.Fanout.RouteReconcileInterval = *reconcile
 	}
 	if *apiHosts != "" {
 		ap, err := netip.ParseAddrPort(*apiHosts)

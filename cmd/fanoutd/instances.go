@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fanoutd/fanout/config"
+	"github.com/fanoutd/fanout/netinst"
+	"github.com/fanoutd/fanout/proto"
+)
+
+// instanceConfigs derives the network instances from a configuration: one per vrf, and the
+// default instance when fanout.instances names it. Kernel settings come from the
+// fanout.instances entry of the same name; an instance without one installs nowhere.
+func instanceConfigs(c *config.Config) []netinst.Config {
+	kernel := map[string]*config.Instance{}
+	for i := range c.Instances {
+		kernel[c.Instances[i].Name] = &c.Instances[i]
+	}
+	var out []netinst.Config
+	if in := kernel[netinst.DefaultName]; in != nil {
+		out = append(out, instanceConfig(netinst.Config{Name: netinst.DefaultName}, in, c))
+	}
+	for _, v := range c.Vrfs {
+		nc := netinst.Config{Name: v.Name, VRF: true, RD: proto.RD(v.RD)}
+		for _, rt := range v.ImportRTs {
+			nc.ImportRTs = append(nc.ImportRTs, [8]byte(rt))
+		}
+		for _, rt := range v.ExportRTs {
+			nc.ExportRTs = append(nc.ExportRTs, [8]byte(rt))
+		}
+		out = append(out, instanceConfig(nc, kernel[v.Name], c))
+	}
+	return out
+}
+
+func instanceConfig(nc netinst.Config, in *config.Instance, c *config.Config) netinst.Config {
+	nc.ReconcileInterval = c.Fanout.RouteReconcileInterval
+	if in == nil {
+		return nc
+	}
+	nc.Netns = in.Netns
+	nc.Table = int(in.Table)
+	nc.Install = in.Install
+	nc.Src4, nc.Src6 = in.SourceV4, in.SourceV6
+	nc.Setup = netinst.Setup{Bridge: in.Bridge, Addrs: in.BridgeAddresses, RulePriority: int(in.RulePriority)}
+	for _, p := range in.Ports {
+		nc.Setup.Ports = append(nc.Setup.Ports, netinst.Port{Name: p.Name, Peer: p.Peer, Addrs: p.Addresses})
+	}
+	return nc
+}
+
+// kernels opens one netinst.NetlinkKernel per network namespace, on first use.
+//
+// Owner: the daemon's instances. mu guards open. Lifetime: until close, after the manager
+// has stopped every actor.
+type kernels struct {
+	mu   sync.Mutex
+	open map[string]*netinst.NetlinkKernel
+}
+
+func (k *kernels) get(ns string) (netinst.Kernel, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if nk := k.open[ns]; nk != nil {
+		return nk, nil
+	}
+	nk, err := netinst.OpenNetlinkKernel(ns)
+	if err != nil {
+		return nil, err
+	}
+	if k.open == nil {
+		k.open = map[string]*netinst.NetlinkKernel{}
+	}
+	k.open[ns] = nk
+	return nk, nil
+}
+
+func (k *kernels) close() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for ns, nk := range k.open {
+		nk.Close()
+		delete(k.open, ns)
+	}
+}
+
+// instances is the daemon's network-instance side: the manager with its actors, the feed
+// that brings them route events from the RIB, and the kernels they work on.
+//
+// Owner: the daemon. Lifetime: from startInstances to stopInstances.
+type instances struct {
+	m       *netinst.Manager
+	feed    *netinst.Feed
+	kernels kernels
+}
+
+// startInstances starts the network instances of c and feeds them from the RIB.
+// o.kernel, when set, replaces the netlink kernels (tests).
+func (d *daemon) startInstances(c *config.Config, o options) error {
+	in := &instances{}
+	kernelFor := func(nc *netinst.Config) (netinst.Kernel, error) { return in.kernels.get(nc.Netns) }
+	if o.kernel != nil {
+		kernelFor = func(nc *netinst.Config) (netinst.Kernel, error) { return o.kernel(nc.Netns) }
+	}
+	log := d.log.Named("netinst")
+	deps := netinst.Deps{Logger: log, Kernel: kernelFor,
+		Unreachable: func(name string, p netip.Prefix, nh netip.Addr) {
+			// The RIB has no way yet to mark the path's next hop unreachable: say so.
+			log.Warn("next hop unreachable in the kernel; the path stays best in the RIB",
+				zap.String("instance", name), zap.Stringer("prefix", p), zap.Stringer("next-hop", nh))
+		}}
+	if d.metrics != nil {
+		deps.Registerer = d.metrics.Registry()
+	}
+	m, err := netinst.NewManager(deps)
+	if err != nil {
+		return err
+	}
+	in.m = m
+	d.inst = in
+	cfgs := instanceConfigs(c)
+	if err := m.Apply(cfgs); err != nil {
+		return fmt.Errorf("fanout.instances: %w", err)
+	}
+	in.feed = netinst.NewFeed(d.sched, d.rib.Table(proto.IPv4Unicast), d.rib.Table(proto.IPv6Unicast),
+		d.rib.Table(proto.VPNv4), d.rib.Table(proto.VPNv6))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := in.feed.Attach(ctx, m); err != nil {
+		in.feed = nil
+		return err
+	}
+	if len(cfgs) > 0 {
+		if iv := c.Fanout.RouteReconcileInterval; iv > 0 {
+			log.Info("kernel route reconciliation", zap.Duration("interval", iv), zap.Int("instances", len(cfgs)))
+		} else {
+			log.Info("kernel route reconciliation disabled (route-reconcile-interval 0)")
+		}
+	}
+	return nil
+}
+
+// stopInstances detaches the feed, stops every actor (each removes its routes and what it
+// set up) and closes the kernels, within ctx.
+func (d *daemon) stopInstances(ctx context.Context) error {
+	in := d.inst
+	if in == nil {
+		return nil
+	}
+	var errs []error
+	if in.feed != nil {
+		errs = append(errs, in.feed.Detach(ctx))
+	}
+	errs = append(errs, in.m.Close(ctx))
+	in.kernels.close()
+	d.inst = nil
+	return errors.Join(errs...)
+}
