@@ -210,7 +210,7 @@ func (r *Reader) Attr() (flags, typ uint8, val, raw []byte, ok bool) {
 		return 0, typ, nil, nil, false
 	}
 	r.off = end
-	return flags, typ, b[start:end:end], b[off:end:end], true
+	return flags, typ, b[start:end:end], b[off:end], true
 }
 
 // ASSegments walks AS_PATH segments (RFC 4271 §4.3: a segment type octet, a count octet
@@ -276,8 +276,9 @@ func (r *Reader) prefixWord4() (w uint32, bits uint, ok bool) {
 	return binary.BigEndian.Uint32(b[off+1:off+5]) & mask4(bits), bits, true
 }
 
-// prefix4Tail reads an IPv4 prefix byte by byte: the last prefixes of the input, where a
-// whole word cannot be loaded, and every error.
+// prefix4Tail reads an IPv4 prefix where prefixWord4 did not: near the end of the input
+// and at every error. The word is then loaded so that it ends where the prefix does (the
+// bytes before it are masked away), or byte by byte when the input is shorter than that.
 func (r *Reader) prefix4Tail() (uint32, uint, PrefixStatus) {
 	if r.failed || r.off >= len(r.b) {
 		r.fail()
@@ -288,12 +289,18 @@ func (r *Reader) prefix4Tail() (uint32, uint, PrefixStatus) {
 		return 0, 0, PrefixTooLong
 	}
 	nb := (bits + 7) >> 3
-	if len(r.b)-r.off-1 < nb {
+	end := r.off + 1 + nb
+	if end > len(r.b) {
 		r.fail()
 		return 0, 0, PrefixTruncated
 	}
-	v := word4(r.b[r.off+1:r.off+1+nb], bits)
-	r.off += 1 + nb
+	var v uint32
+	if end >= 4 {
+		v = binary.BigEndian.Uint32(r.b[end-4:end]) << (8 * (4 - nb)) & mask4(uint(bits))
+	} else {
+		v = word4(r.b[r.off+1:end], bits)
+	}
+	r.off = end
 	return v, uint(bits), PrefixOK
 }
 

@@ -206,19 +206,28 @@ func (d *attrDecoder) mpUnreach(flags uint8, val, raw []byte) {
 
 // IterWithdrawn iterates the IPv4 unicast Withdrawn Routes field of a decoded UPDATE.
 func (u *Update) IterWithdrawn(opts *SessionOptions) NLRIIter {
-	return IterNLRI(u.Withdrawn, IPv4Unicast, opts.AddPath.Has(IPv4Unicast))
+	return iterIPv4(u.Withdrawn, opts)
 }
 
 // IterNLRI iterates the IPv4 unicast NLRI field of a decoded UPDATE.
 func (u *Update) IterNLRI(opts *SessionOptions) NLRIIter {
-	return IterNLRI(u.NLRI, IPv4Unicast, opts.AddPath.Has(IPv4Unicast))
+	return iterIPv4(u.NLRI, opts)
+}
+
+// iterIPv4 is IterNLRI(b, IPv4Unicast, opts.AddPath.Has(IPv4Unicast)) for the fields of
+// every UPDATE, without the family checks.
+func iterIPv4(b []byte, opts *SessionOptions) NLRIIter {
+	if opts.AddPath.Has(IPv4Unicast) {
+		return NLRIIter{r: NewReader(b), fam: IPv4Unicast, addPath: true}
+	}
+	return NLRIIter{r: NewReader(b), fam: IPv4Unicast, plain: 4}
 }
 
 // IterMPReach iterates the NLRI of MP_REACH_NLRI (none when it is absent or discarded);
 // their family is u.Attrs.MPReach.Family.
 func (u *Update) IterMPReach(opts *SessionOptions) NLRIIter {
 	if !u.Attrs.Present.Has(AttrMPReach) {
-		return IterNLRI(nil, IPv4Unicast, false)
+		return NLRIIter{} // empty
 	}
 	f := u.Attrs.MPReach.Family
 	return IterNLRI(u.Attrs.MPReach.NLRI, f, opts.AddPath.Has(f))
@@ -228,7 +237,7 @@ func (u *Update) IterMPReach(opts *SessionOptions) NLRIIter {
 // discarded); their family is u.Attrs.MPUnreach.Family.
 func (u *Update) IterMPUnreach(opts *SessionOptions) NLRIIter {
 	if !u.Attrs.Present.Has(AttrMPUnreach) {
-		return IterNLRI(nil, IPv4Unicast, false)
+		return NLRIIter{} // empty
 	}
 	f := u.Attrs.MPUnreach.Family
 	return IterNLRI(u.Attrs.MPUnreach.NLRI, f, opts.AddPath.Has(f))
@@ -239,6 +248,9 @@ func (u *Update) IterMPUnreach(opts *SessionOptions) NLRIIter {
 // which is what makes decoding cheap per prefix. VPN families, whose label stacks need
 // reading, use ValidateNLRI itself.
 func validateNLRIField(b []byte, fam Family, addPath bool) error {
+	if len(b) == 0 {
+		return nil
+	}
 	if fam.IsVPN() || !fam.Supported() {
 		_, err := ValidateNLRI(b, fam, addPath)
 		return err
