@@ -15,9 +15,9 @@ import (
 // Established, costs a closed socket and a counter, not a session.
 type AdmissionConfig struct {
 	// PerSourceBurst is how many connection attempts one source address may make at once;
-	// 0: 16; negative: no per-source limit.
+	// 0: 32; negative: no per-source limit.
 	PerSourceBurst int
-	// PerSourceInterval is how often one more attempt is allowed after the burst; 0: 500 ms.
+	// PerSourceInterval is how often one more attempt is allowed after the burst; 0: 250 ms.
 	PerSourceInterval time.Duration
 	// MaxSources bounds the source addresses remembered for the rate limit; 0: 4096.
 	MaxSources int
@@ -27,11 +27,13 @@ type AdmissionConfig struct {
 }
 
 func (c AdmissionConfig) withDefaults() AdmissionConfig {
+	// A peer retries every few seconds at most (connect retry, idle hold); collisions
+	// add one more. A flood is thousands a second.
 	if c.PerSourceBurst == 0 {
-		c.PerSourceBurst = 16
+		c.PerSourceBurst = 32
 	}
 	if c.PerSourceInterval <= 0 {
-		c.PerSourceInterval = 500 * time.Millisecond
+		c.PerSourceInterval = 250 * time.Millisecond
 	}
 	if c.MaxSources <= 0 {
 		c.MaxSources = 4096

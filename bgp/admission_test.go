@@ -1,7 +1,6 @@
 package bgp
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/netip"
@@ -108,16 +107,9 @@ func TestAdmissionSourcesBounded(t *testing.T) {
 // socket closes without a word); connections held open without an OPEN count against the
 // cap until one reaches Established.
 func TestAdmissionOverTCP(t *testing.T) {
-	s, err := New(ServerConfig{AS: 65000, RouterID: addr("10.0.0.1"), ListenAddrs: []netip.Addr{addr("127.1.200.1")},
+	s := startServer(t, ServerConfig{AS: 65000, RouterID: addr("10.0.0.1"), ListenAddrs: []netip.Addr{addr("127.1.200.1")},
 		Admission: AdmissionConfig{PerSourceBurst: 3, PerSourceInterval: time.Hour, MaxUnestablished: 2}},
 		Deps{Logger: zaptest.NewLogger(t), Routing: newTestRouting()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
 	for i := 2; i <= 4; i++ {
 		addPeer(t, s, PeerConfig{Addr: addr(fmt.Sprintf("127.1.200.%d", i)), PeerAS: 65010, Passive: true, IdleHoldTime: -1})
 	}

@@ -203,17 +203,10 @@ type suiteEnv struct {
 	bystander *rawPeer
 }
 
-// newSuiteEnv starts a server with the real RIB at net24.1 (AS 65000, no per-source
-// connection rate limit: the suites reconnect from one address many times), a receiver at
-// .2 and a bystander at .3 holding bystanderPrefix. mods change the server's Deps.
-func newSuiteEnv(t testing.TB, net24 string, mods ...func(*Deps)) *suiteEnv {
-	r, sch := newTestRIB(t, 0)
-	deps := Deps{Logger: zap.NewNop(), Scheduler: sch, Routing: r}
-	for _, m := range mods {
-		m(&deps)
-	}
-	srv, err := New(ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{addr(net24 + ".1")},
-		Admission: AdmissionConfig{PerSourceBurst: -1}}, deps)
+// startServer builds and starts a server; cleanup closes it.
+func startServer(t testing.TB, cfg ServerConfig, deps Deps) *Server {
+	t.Helper()
+	srv, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +218,20 @@ func newSuiteEnv(t testing.TB, net24 string, mods ...func(*Deps)) *suiteEnv {
 		defer cancel()
 		srv.Close(ctx)
 	})
+	return srv
+}
+
+// newSuiteEnv starts a server with the real RIB at net24.1 (AS 65000, no per-source
+// connection rate limit: the suites reconnect from one address many times), a receiver at
+// .2 and a bystander at .3 holding bystanderPrefix. mods change the server's Deps.
+func newSuiteEnv(t testing.TB, net24 string, mods ...func(*Deps)) *suiteEnv {
+	r, sch := newTestRIB(t, 0)
+	deps := Deps{Logger: zap.NewNop(), Scheduler: sch, Routing: r}
+	for _, m := range mods {
+		m(&deps)
+	}
+	srv := startServer(t, ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{addr(net24 + ".1")},
+		Admission: AdmissionConfig{PerSourceBurst: -1}}, deps)
 	env := &suiteEnv{srv: srv, rcv: newReceiver(t, srv, net24+".2", 65099)}
 	if err := srv.AddPeer(PeerConfig{Addr: addr(net24 + ".3"), PeerAS: 65003, Passive: true}); err != nil {
 		t.Fatal(err)

@@ -136,19 +136,8 @@ func TestSecurityAgainstBIRD(t *testing.T) {
 		t.Fatalf("BIRD is needed (Debian bird2, installed by make deps): %v", err)
 	}
 	fns, bns := secNetns(t)
-	srv, err := New(ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{addr(secFanoutAddr)}, ListenPort: 179},
+	srv := startServer(t, ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{addr(secFanoutAddr)}, ListenPort: 179},
 		Deps{Logger: zap.NewNop(), Listen: listenInNetns(fns)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Close(ctx)
-	})
 	bird := addr(secBIRDAddr)
 	cases := []struct {
 		name   string
