@@ -163,3 +163,16 @@ func (d *daemon) stopInstances(ctx context.Context) error {
 	d.inst = nil
 	return errors.Join(errs...)
 }
+
+// reloadInstances applies a reloaded configuration's instances: added vrfs get actors,
+// changed ones a new TargetVersion, removed ones are torn down. Nothing waits for an actor.
+// The reloader calls it once the configuration is accepted.
+func (d *daemon) reloadInstances(next *config.Config) error {
+	if d.inst == nil {
+		return nil
+	}
+	if err := d.inst.m.Apply(instanceConfigs(next)); err != nil {
+		return fmt.Errorf("fanout.instances: %w", err)
+	}
+	return nil
+}

@@ -352,3 +352,58 @@ func TestInstanceConfigs(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadInstances: a reloaded configuration adds, changes and removes instances; each
+// change is a new TargetVersion that the actor acknowledges.
+func TestReloadInstances(t *testing.T) {
+	base := `
+[global.config]
+  as = 65000
+  router-id = "192.0.2.1"
+  port = -1
+[fanout]
+  grpc-address = "127.0.0.1:0"
+  http-address = "127.0.0.1:0"
+%s`
+	load := func(extra string) *config.Config {
+		t.Helper()
+		c, err := config.LoadBytes([]byte(fmt.Sprintf(base, extra)), "toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	k := netinst.NewFakeKernel()
+	d, err := startWith(load(""), zap.NewNop(), options{kernel: func(string) (netinst.Kernel, error) { return k, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.stop(context.Background()) })
+	if n := len(d.inst.m.Status()); n != 0 {
+		t.Fatalf("%d instances without vrfs or fanout.instances", n)
+	}
+	blue := `
+[[vrfs]]
+  [vrfs.config]
+    name = "blue"
+    rd = "65000:1"
+    both-rt-list = ["65000:1"]
+[[fanout.instances]]
+  name = "blue"
+  table = %d
+  install = true
+  bridge = "brb"
+`
+	if err := d.reloadInstances(load(fmt.Sprintf(blue, 200))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "blue up", func() bool { s := instanceStatus(d, "blue"); return s.Activated && !s.Pending })
+	if err := d.reloadInstances(load(fmt.Sprintf(blue, 201))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "blue changed", func() bool { s := instanceStatus(d, "blue"); return s.TargetVersion == 2 && !s.Pending })
+	if err := d.reloadInstances(load("")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "blue gone", func() bool { return len(d.inst.m.Status()) == 0 && k.Dump() == "" })
+}
