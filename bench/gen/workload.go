@@ -329,7 +329,9 @@ type Result struct {
 	CPUSeconds    float64  `json:"target_cpu_seconds"`
 	PeakRSSBytes  int64    `json:"target_peak_rss_bytes"`
 	GenCPUSeconds float64  `json:"generator_cpu_seconds"`
-	WallSeconds   float64  `json:"wall_seconds"`
+	// RunDir is the target's run directory when it was kept (a failed run) to look into.
+	RunDir      string  `json:"run_dir,omitempty"`
+	WallSeconds float64 `json:"wall_seconds"`
 }
 
 // Summary is a one-line human summary of r.

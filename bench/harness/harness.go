@@ -236,6 +236,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				failed[pair{tg.name, w}] = failed[pair{tg.name, w}] || !res.OK
 				rep.Runs = append(rep.Runs, res)
 				progress(cfg.Progress, "%s\n", res.Summary())
+				if res.RunDir != "" {
+					progress(cfg.Progress, "%s %s #%d: run directory kept: %s\n", tg.name, w, rpt, res.RunDir)
+				}
 				rep.Summary = Summarize(rep.Runs, rep.NotRun)
 				if cfg.OnResult != nil {
 					cfg.OnResult(rep)
@@ -290,7 +293,7 @@ func RunOne(ctx context.Context, t targets.Target, listen netip.Addr, w string, 
 	res.Target = t.Name()
 	if !res.OK {
 		proc.Keep()
-		res.Error += fmt.Sprintf(" (run directory kept: %s)", proc.Dir())
+		res.RunDir = proc.Dir()
 	}
 	u, err := proc.Stop(context.Background())
 	res.CPUSeconds, res.PeakRSSBytes = u.CPUSeconds, u.PeakRSSBytes

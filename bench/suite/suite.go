@@ -50,7 +50,7 @@ func Workloads(quick bool, timeout time.Duration) ([]string, map[string]gen.Para
 		set("storm", func(p *gen.Params) { p.Speakers, p.Prefixes, p.Receivers = 2, 500, 5 })
 		set("latency", func(p *gen.Params) { p.Prefixes = 1000 })
 		set("ixp", func(p *gen.Params) { p.Speakers, p.Prefixes = 4, 200 })
-		set("replay", func(p *gen.Params) { p.MRTFile, p.MRTPeer, p.MRTMax = replayFile, "", 2000 })
+		set("replay", func(p *gen.Params) { p.MRTFile, p.MRTPeer, p.MRTMax = replayFile, "", 300 })
 		return names, ps
 	}
 	// converge and churn: 10 speakers x 10k (10% shared) to 2 receivers (gen's defaults).
@@ -62,8 +62,9 @@ func Workloads(quick bool, timeout time.Duration) ([]string, map[string]gen.Para
 	return names, ps
 }
 
-// replayFile is a real update stream (RouteViews, 2026); replay takes its first messages.
-const replayFile = "../shared/data/mrt/updates/updates.20260222.1530.routeviews.bz2"
+// replayFile is a real full table as one peer's stream of UPDATEs (2015); replay takes
+// its first messages (20,000 messages are about 300,000 prefixes).
+const replayFile = "../shared/data/mrt/updates/updates.et-header.2015.fulltable-1peer.gz"
 
 // Micro is one `go test -bench` invocation.
 type Micro struct {
