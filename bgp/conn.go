@@ -455,6 +455,9 @@ func (r *reader) update(body []byte) bool {
 			return true
 		}
 	}
+	if (perr == nil || perr.Action != proto.ActionTreatAsWithdraw) && c.p.srv.mem.refuse(c.p) {
+		perr = memRefusal // over the memory ceiling: withdrawals only
+	}
 	r.dropUnnegotiated()
 	sh := c.shared
 	sh.blockedSince.Store(r.now())

@@ -20,6 +20,8 @@ type ServerConfig struct {
 	ListenPort  uint16
 	// Admission limits incoming connection attempts (admission.go).
 	Admission AdmissionConfig
+	// Memory is the memory ceiling (memlimit.go).
+	Memory MemoryConfig
 	// Restarting: this start is a graceful restart of fanout (RFC 4724 §4.1): OPENs carry
 	// the Restart State bit until RestartDone.
 	Restarting bool

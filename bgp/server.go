@@ -38,6 +38,9 @@ type Deps struct {
 	// step and can collide (RFC 4271 §6.8) again and again. Tests with a fake clock may
 	// pass the identity.
 	Jitter func(time.Duration) time.Duration
+	// MemoryUsage reads the memory the ceiling (ServerConfig.Memory) is compared with;
+	// nil: what the Go runtime holds and has not released.
+	MemoryUsage func() uint64
 }
 
 // rfcJitter multiplies d by a random factor in [0.75, 1] (RFC 4271 §10).
@@ -67,6 +70,7 @@ type Server struct {
 	wg sync.WaitGroup // accept loops and peer session goroutines
 
 	admit *admission // incoming connection limits (admission.go)
+	mem   *memGuard  // the memory ceiling; nil without one (memlimit.go)
 
 	restarting atomic.Bool // OPENs carry the Restart State bit (RFC 4724 §4.1) until RestartDone
 }
@@ -100,6 +104,7 @@ func New(cfg ServerConfig, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, peers: map[netip.Addr]*Peer{},
 		admit: newAdmission(cfg.Admission, deps.Clock, deps.Logger.Named("admission"))}
+	s.mem = newMemGuard(cfg.Memory, deps.MemoryUsage, s)
 	s.restarting.Store(cfg.Restarting)
 	return s, nil
 }
