@@ -47,6 +47,7 @@ type actor struct {
 	unreach func(instance string, p netip.Prefix, nh netip.Addr)
 
 	in     *inbox
+	fix    *repairBox // routes the kernel watch saw deleted
 	cfgCh  chan versioned
 	done   chan struct{} // closed by the manager: tear down and exit
 	exited chan struct{} // closed by run
@@ -65,12 +66,17 @@ type actor struct {
 	batch     []Event
 	st        Status
 	retry     time.Duration // current back-off; 0: not backing off
+
+	watching     int             // table watched; 0: none
+	watchDone    chan struct{}   // closed to stop the watch
+	watchStopped <-chan struct{} // closed when the watch's goroutine has exited
 }
 
 func newActor(name string, k Kernel, clock Clock, log *zap.Logger, met *instanceMetrics) *actor {
 	return &actor{
 		name: name, k: k, clock: clock, log: log, met: met,
 		in:        newInbox(clock),
+		fix:       newRepairBox(),
 		cfgCh:     make(chan versioned, 1),
 		done:      make(chan struct{}),
 		exited:    make(chan struct{}),
@@ -102,6 +108,10 @@ func (a *actor) run() {
 			tick = a.arm()
 		case <-a.in.wake:
 			a.drain()
+		case <-a.fix.wake:
+			if a.installing() {
+				a.repair()
+			}
 		case <-tick:
 			if !a.activated {
 				a.activate()
@@ -156,6 +166,7 @@ func (a *actor) configure(v versioned) {
 	if a.activated && a.cfg.Install {
 		a.installAll()
 	}
+	a.watch()
 	if a.cfg.ReconcileInterval > 0 && (first || old.ReconcileInterval != a.cfg.ReconcileInterval) {
 		a.log.Info("kernel route reconciliation enabled", zap.Duration("interval", a.cfg.ReconcileInterval))
 	}
@@ -181,10 +192,12 @@ func (a *actor) activate() {
 	if a.cfg.Install {
 		a.installAll()
 	}
+	a.watch()
 }
 
 // teardown removes the instance's routes and what its set-up created.
 func (a *actor) teardown() {
+	a.unwatch()
 	if a.activated && a.cfg.Install {
 		a.removeAll(&a.cfg)
 	}
@@ -423,6 +436,9 @@ func (a *actor) reconcile() {
 		return
 	}
 	start := a.clock.Now()
+	// Deletions reported so far show in the dump; repairing them as well would only count
+	// them twice.
+	a.fix.take()
 	dump, err := a.k.ListRoutes(a.cfg.Table)
 	if err != nil {
 		a.backoff()

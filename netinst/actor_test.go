@@ -72,7 +72,7 @@ func TestSourceAddressIsPartOfTheRoute(t *testing.T) {
 	if got := k.Dump(); got != "route "+want.String() {
 		t.Fatalf("kernel %q", got)
 	}
-	k.Remove(want)
+	k.RemoveUnseen(want)
 	k.Insert(route(100, "10.1.0.0/16", "192.0.2.1"))
 	r.clock.Advance(time.Minute)
 	eventually(t, "reinstall with source", func() bool { return k.Dump() == "route "+want.String() })
@@ -186,7 +186,7 @@ func TestReconcileReinstalls(t *testing.T) {
 	r.push(DefaultName, "10.2.0.0/16", "192.0.2.1")
 	r.settled(DefaultName, 2)
 	k := r.kernel(DefaultName)
-	if !k.Remove(route(100, "10.1.0.0/16", "192.0.2.1")) {
+	if !k.RemoveUnseen(route(100, "10.1.0.0/16", "192.0.2.1")) {
 		t.Fatal("route was not installed")
 	}
 	r.clock.Advance(time.Minute)
@@ -212,7 +212,7 @@ func TestReconcileDoesNotResurrect(t *testing.T) {
 	r.push(DefaultName, "10.2.0.0/16", "192.0.2.1")
 	r.settled(DefaultName, 2)
 	k := r.kernel(DefaultName)
-	k.Remove(route(100, "10.1.0.0/16", "192.0.2.1"))
+	k.RemoveUnseen(route(100, "10.1.0.0/16", "192.0.2.1"))
 	k.OnList(func() { r.push(DefaultName, "10.1.0.0/16", "") })
 	r.clock.Advance(time.Minute)
 	eventually(t, "reconciled", func() bool { return !r.status(DefaultName).LastReconcile.IsZero() })
@@ -288,7 +288,7 @@ func TestDumpFailureBacksOff(t *testing.T) {
 	r.settled(DefaultName, 1)
 	k := r.kernel(DefaultName)
 	k.FailList(syscall.ENOBUFS, syscall.ENOBUFS)
-	k.Remove(route(100, "10.1.0.0/16", "192.0.2.1"))
+	k.RemoveUnseen(route(100, "10.1.0.0/16", "192.0.2.1"))
 	r.clock.Advance(time.Minute)
 	eventually(t, "first failure", func() bool { return r.status(DefaultName).DumpFailures == 1 })
 	eventually(t, "retry armed", func() bool { return r.clock.armed() == 1 })
@@ -341,4 +341,30 @@ func TestNetnsChangeRestarts(t *testing.T) {
 	// The new actor starts empty: the feed's walk (not here) brings the routes back.
 	r.push(DefaultName, "10.1.0.0/16", "192.0.2.1")
 	eventually(t, "installed in b", func() bool { return kernels["b"].Len(100) == 1 })
+}
+
+// TestWatchRepairs: a route another process deletes is put back at once (no reconcile tick),
+// a route the actor withdrew itself is not, and lost notifications cost a full reconcile.
+func TestWatchRepairs(t *testing.T) {
+	r := newRig(t, false)
+	r.apply(inst(DefaultName, 100))
+	r.push(DefaultName, "10.1.0.0/16", "192.0.2.1")
+	r.push(DefaultName, "10.2.0.0/16", "192.0.2.1")
+	r.settled(DefaultName, 2)
+	k := r.kernel(DefaultName)
+	k.Remove(route(100, "10.1.0.0/16", "192.0.2.1"))
+	eventually(t, "put back", func() bool { return k.Len(100) == 2 && r.status(DefaultName).Reinstalls == 1 })
+	if !r.status(DefaultName).LastReconcile.IsZero() {
+		t.Fatal("a reconcile ran")
+	}
+	// Withdrawn by the RIB, then reported gone: stays gone.
+	r.push(DefaultName, "10.2.0.0/16", "")
+	r.settled(DefaultName, 1)
+	k.Insert(route(100, "10.2.0.0/16", "192.0.2.1"))
+	k.Remove(route(100, "10.2.0.0/16", "192.0.2.1"))
+	k.LoseNotifications(100)
+	eventually(t, "full reconcile", func() bool { return !r.status(DefaultName).LastReconcile.IsZero() })
+	if s := r.status(DefaultName); s.Reinstalls != 1 || k.Len(100) != 1 {
+		t.Fatalf("status %+v, kernel %q", s, k.Dump())
+	}
 }

@@ -70,6 +70,7 @@ func BenchmarkReconcile100k(b *testing.B) {
 	}
 	a := newActor(DefaultName, k, SystemClock{}, zap.NewNop(), m.instance(DefaultName))
 	a.configure(versioned{cfg: Config{Name: DefaultName, Table: 301, Install: true}, version: 1})
+	defer a.unwatch()
 	evs := make([]Event, 0, benchN)
 	for _, r := range benchRoutes(benchN, 301, "192.0.2.1") {
 		evs = append(evs, Event{Key: EventKey{Prefix: r.Dst}, NextHop: r.Gw})

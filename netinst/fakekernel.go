@@ -27,6 +27,7 @@ type FakeKernel struct {
 	failGw   map[string]error // gateway (text) -> error of ReplaceRoutes for routes via it
 	failList []error          // the next ListRoutes calls fail with these, in order
 	onList   func()           // runs inside ListRoutes after the dump is taken
+	watchers []*fakeWatch
 	calls    int
 }
 
@@ -69,12 +70,82 @@ func (k *FakeKernel) OnList(f func()) {
 }
 
 // Remove deletes r as another process would (ip route del); it reports whether r was there.
+// Watchers of r's table hear of it.
 func (k *FakeKernel) Remove(r Route) bool {
+	k.mu.Lock()
+	_, ok := k.routes[r]
+	k.deleteLocked(r)
+	var tell []*fakeWatch
+	for _, w := range k.watchers {
+		if w.table == r.Table && ok {
+			tell = append(tell, w)
+		}
+	}
+	k.mu.Unlock()
+	for _, w := range tell {
+		w.events <- r
+	}
+	return ok
+}
+
+// RemoveUnseen deletes r without telling watchers: a deletion whose notification was lost.
+func (k *FakeKernel) RemoveUnseen(r Route) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	_, ok := k.routes[r]
 	k.deleteLocked(r)
 	return ok
+}
+
+// fakeWatch is one WatchRoutes subscription: its goroutine forwards events (and a zero
+// Route, meaning "lost") to the callbacks until done.
+type fakeWatch struct {
+	table  int
+	events chan Route
+}
+
+// WatchRoutes implements RouteWatcher. Only Remove and LoseNotifications produce events, as
+// only another process's deletions matter.
+func (k *FakeKernel) WatchRoutes(table int, done <-chan struct{}, gone func(Route), lost func()) (<-chan struct{}, error) {
+	w := &fakeWatch{table: table, events: make(chan Route, 64)}
+	k.mu.Lock()
+	k.watchers = append(k.watchers, w)
+	k.mu.Unlock()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				k.mu.Lock()
+				k.watchers = slices.DeleteFunc(k.watchers, func(x *fakeWatch) bool { return x == w })
+				k.mu.Unlock()
+				return
+			case r := <-w.events:
+				if r == (Route{}) {
+					lost()
+				} else {
+					gone(r)
+				}
+			}
+		}
+	}()
+	return stopped, nil
+}
+
+// LoseNotifications tells table's watchers that notifications were lost (ENOBUFS).
+func (k *FakeKernel) LoseNotifications(table int) {
+	k.mu.Lock()
+	var tell []*fakeWatch
+	for _, w := range k.watchers {
+		if w.table == table {
+			tell = append(tell, w)
+		}
+	}
+	k.mu.Unlock()
+	for _, w := range tell {
+		w.events <- Route{}
+	}
 }
 
 // tableDst is where a kernel route sits: one route per table and destination (fanout

@@ -56,3 +56,14 @@ type Created struct {
 func (s Setup) empty() bool {
 	return s.Bridge == "" && len(s.Ports) == 0 && len(s.Addrs) == 0 && s.RulePriority == 0
 }
+
+// RouteWatcher is a Kernel that can tell an actor at once when a route of RouteProtocol
+// leaves its table, so a route another process deleted is put back without waiting for the
+// next reconcile. A Kernel without it is reconciled on the interval only.
+type RouteWatcher interface {
+	// WatchRoutes calls gone for each route of RouteProtocol deleted from table, and lost
+	// when notifications may have been lost (the socket overflowed), until done is closed.
+	// The callbacks run on the watcher's goroutine and must not block. The returned channel
+	// is closed when that goroutine has exited.
+	WatchRoutes(table int, done <-chan struct{}, gone func(Route), lost func()) (<-chan struct{}, error)
+}

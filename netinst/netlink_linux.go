@@ -272,3 +272,53 @@ func (k *NetlinkKernel) Teardown(s Setup, c Created) error {
 	}
 	return errors.Join(errs...)
 }
+
+// WatchRoutes implements RouteWatcher with a route subscription (RTNLGRP_IPV4_ROUTE and
+// RTNLGRP_IPV6_ROUTE) opened in the kernel's namespace, with a large receive buffer since
+// every route change in the namespace (fanout's own installs too) is multicast to it.
+// netlink's goroutine reads the socket and closes updates when done is closed or the socket
+// fails (ENOBUFS: notifications were dropped); the goroutine started here forwards the
+// deletions of RouteProtocol in table, calls lost if the subscription died while still
+// wanted, and exits.
+func (k *NetlinkKernel) WatchRoutes(table int, done <-chan struct{}, gone func(Route), lost func()) (<-chan struct{}, error) {
+	opts := netlink.RouteSubscribeOptions{ReceiveBufferSize: watchBuffer, ReceiveBufferForceSize: true}
+	if k.ns != "" {
+		nsh, err := netns.GetFromName(k.ns)
+		if err != nil {
+			return nil, fmt.Errorf("network namespace %q: %w", k.ns, err)
+		}
+		defer nsh.Close()
+		opts.Namespace = &nsh
+	}
+	updates := make(chan netlink.RouteUpdate, 256)
+	if err := netlink.RouteSubscribeWithOptions(updates, done, opts); err != nil {
+		// Forcing the buffer size needs CAP_NET_ADMIN: try with the system's limit.
+		opts.ReceiveBufferForceSize = false
+		updates = make(chan netlink.RouteUpdate, 256)
+		if err := netlink.RouteSubscribeWithOptions(updates, done, opts); err != nil {
+			return nil, fmt.Errorf("subscribing to routes: %w", err)
+		}
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for u := range updates {
+			if u.Type != unix.RTM_DELROUTE || u.Table != table || u.Protocol != RouteProtocol {
+				continue
+			}
+			if r, ok := fromNetlink(&u.Route); ok {
+				gone(r)
+			}
+		}
+		select {
+		case <-done:
+		default:
+			lost()
+		}
+	}()
+	return stopped, nil
+}
+
+// watchBuffer is the receive buffer of a route subscription: room for tens of thousands of
+// notifications while the actor installs a full table.
+const watchBuffer = 8 << 20
