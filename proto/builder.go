@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"unsafe"
 )
 
@@ -252,6 +253,7 @@ func (g *annGroup) appendRun(ns []NLRI) int {
 	dst, k := g.nlri, len(ns)
 	switch g.fam {
 	case IPv4Unicast:
+		dst = slices.Grow(dst, len(ns)*(4+5)) // the appends below never grow
 		for i := range ns {
 			p := ns[i].Prefix
 			a := p.Addr()
@@ -260,16 +262,12 @@ func (g *annGroup) appendRun(ns []NLRI) int {
 				break
 			}
 			if g.addPath {
-				id := ns[i].PathID
-				dst = append(dst, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+				dst = binary.BigEndian.AppendUint32(dst, ns[i].PathID)
 			}
-			bits := p.Bits()
-			b4 := a.As4()
-			v := binary.BigEndian.Uint32(b4[:]) & (^uint32(0) << (32 - bits)) // a shift by 32 gives 0
-			dst = append(dst, byte(bits), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-			dst = dst[:len(dst)-4+(bits+7)/8]
+			dst = appendV4(dst, p.Bits(), a.As4())
 		}
 	case IPv6Unicast:
+		dst = slices.Grow(dst, len(ns)*(4+17)) // the appends below never grow
 		for i := range ns {
 			p := ns[i].Prefix
 			a := p.Addr()
@@ -341,35 +339,33 @@ func appendUnicast(dst []byte, addPath bool, n *NLRI) []byte {
 		id := n.PathID
 		dst = append(dst, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
 	}
-	bits := n.Prefix.Bits()
-	nb := (bits + 7) / 8
-	a := n.Prefix.Addr()
-	if a.Is4() {
-		b4 := a.As4()
-		v := binary.BigEndian.Uint32(b4[:]) & (^uint32(0) << (32 - bits)) // a shift by 32 gives 0
-		dst = append(dst, byte(bits), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-		return dst[:len(dst)-4+nb]
+	if a := n.Prefix.Addr(); a.Is4() {
+		return appendV4(dst, n.Prefix.Bits(), a.As4())
 	}
-	return appendV6(dst, bits, a)
+	return appendV6(dst, n.Prefix.Bits(), n.Prefix.Addr())
+}
+
+// appendV4 appends the length byte and the prefix bytes of an IPv4 prefix of bits bits
+// (0 to 32) whose address is a, masking host bits: the masked address is appended whole
+// and the slice cut back to the prefix's bytes.
+func appendV4(dst []byte, bits int, a [4]byte) []byte {
+	v := binary.BigEndian.Uint32(a[:]) & mask4(uint(bits))
+	dst = append(dst, byte(bits), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	return dst[:len(dst)-4+(bits+7)/8]
 }
 
 // appendV6 appends the length byte and the prefix bytes of an IPv6 prefix of bits bits
-// whose address is a, masking host bits. AppendBinary writes the address straight into
-// dst (As16 would go through a temporary array); what follows the prefix's bytes, a zone
-// included, is cut off.
+// whose address is a, masking host bits: the address is masked as two words and
+// appended whole, then the slice is cut back to the prefix's bytes. A zone is not part of
+// the prefix and is not written.
 func appendV6(dst []byte, bits int, a netip.Addr) []byte {
+	bits = min(max(bits, 0), 128)
+	b16 := a.As16()
+	m := mask6(uint(bits))
 	dst = append(dst, byte(bits))
-	l := len(dst)
-	dst, _ = a.AppendBinary(dst)
-	nb := (bits + 7) / 8
-	if len(dst) < l+16 { // not an IPv6 address: callers check, but never slice past it
-		return append(dst[:l], make([]byte, nb)...)
-	}
-	dst = dst[:l+nb]
-	if rem := bits % 8; rem != 0 {
-		dst[l+nb-1] &= 0xff << (8 - rem)
-	}
-	return dst
+	dst = binary.BigEndian.AppendUint64(dst, binary.BigEndian.Uint64(b16[:8])&m.hi)
+	dst = binary.BigEndian.AppendUint64(dst, binary.BigEndian.Uint64(b16[8:])&m.lo)
+	return dst[:len(dst)-16+(bits+7)/8]
 }
 
 // maxNLRILen is the longest NLRI of each family without a path identifier: a length
@@ -637,7 +633,9 @@ func (b *UpdateBuilder) AppendMessages(dst []byte) ([]byte, error) {
 		b.maxLen = b.opts.MaxLen()
 	}
 	for fi := range b.wd {
-		dst = b.appendWithdrawals(dst, builderFamilies[fi], b.wd[fi])
+		if len(b.wd[fi]) > 0 {
+			dst = b.appendWithdrawals(dst, builderFamilies[fi], b.wd[fi])
+		}
 	}
 	for i := range b.groups {
 		dst = b.appendGroup(dst, &b.groups[i])

@@ -304,18 +304,6 @@ func (r *Reader) prefix4Tail() (uint32, uint, PrefixStatus) {
 	return v, uint(bits), PrefixOK
 }
 
-// mask4 returns the mask of the leading bits (at most 32) of an IPv4 address.
-func mask4(bits uint) uint32 { return masks4[bits&63] }
-
-// masks4 holds the IPv4 prefix masks by length (a load instead of a variable shift on
-// the hot path), and zero past 32.
-var masks4 = func() (m [64]uint32) {
-	for i := range 33 {
-		m[i] = uint32(^uint64(0) << (32 - i))
-	}
-	return m
-}()
-
 // addrFromWord returns the IPv4 address whose big-endian value is w.
 func addrFromWord(w uint32) netip.Addr {
 	var a [4]byte
@@ -339,8 +327,9 @@ func (r *Reader) prefix16() (hi, lo uint64, bits uint, st PrefixStatus) {
 	if p := r.b[r.off:]; len(p) >= 17 && p[0] <= 128 {
 		bits = uint(p[0])
 		r.off += int(bits+15) >> 3
-		hi = binary.BigEndian.Uint64(p[1:9]) & (^uint64(0) << (64 - min(bits, 64)))
-		lo = binary.BigEndian.Uint64(p[9:17]) & (^uint64(0) << (128 - max(bits, 64)))
+		m := mask6(bits)
+		hi = binary.BigEndian.Uint64(p[1:9]) & m.hi
+		lo = binary.BigEndian.Uint64(p[9:17]) & m.lo
 		return hi, lo, bits, PrefixOK
 	}
 	if r.failed || r.off >= len(r.b) {
