@@ -68,7 +68,7 @@ func (f *Feed) Attach(ctx context.Context, m *Manager) error {
 			ft := &f.tables[i]
 			id, err := ft.t.DB().Register(c, db.Listener[rib.Key, rib.Entry]{
 				Name:    "netinst",
-				Changed: func(c *sched.Ctx, e *rib.DBEntry) { f.changed(ft.vpn, e) },
+				Changed: func(c *sched.Ctx, e *rib.DBEntry) { f.changed(ft, e) },
 			})
 			if err != nil {
 				return err
@@ -146,7 +146,7 @@ func (m *Manager) targetsLocked() []target {
 }
 
 // changed runs in the db.partition (or, for a walk, db.walk) task of e's partition.
-func (f *Feed) changed(vpn bool, e *rib.DBEntry) {
+func (f *Feed) changed(ft *feedTable, e *rib.DBEntry) {
 	p := f.targets.Load()
 	if p == nil {
 		return
@@ -158,23 +158,52 @@ func (f *Feed) changed(vpn bool, e *rib.DBEntry) {
 		attrs = b.Attrs
 		nh = attrs.NextHop
 	}
-	ek := EventKey{Prefix: k.Prefix()}
-	for _, t := range *p {
-		if t.vrf != vpn {
-			continue
+	if !ft.vpn {
+		ek := EventKey{Prefix: k.Prefix()}
+		for _, t := range *p {
+			if !t.vrf {
+				t.in.push(ek, nh)
+			}
 		}
-		if !vpn {
-			t.in.push(ek, nh)
-			continue
+		return
+	}
+	f.changedVPN(ft.id, e, *p, EventKey{Prefix: k.Prefix(), RD: k.RD()}, attrs)
+}
+
+// importedBy is a VPN entry's listener state: the inboxes its route was last pushed to, so
+// a withdrawal (or a change of route targets) reaches exactly those. Entries imported by no
+// instance hold no state.
+type importedBy struct {
+	ins []*inbox
+}
+
+// changedVPN pushes a VPN entry's best path to the VRFs importing it and a withdrawal to
+// those that imported it before and no longer do.
+func (f *Feed) changedVPN(id db.ListenerID, e *rib.DBEntry, ts []target, ek EventKey, attrs *rib.Attrs) {
+	st, _ := e.State(id).(*importedBy)
+	var now []*inbox
+	if attrs != nil {
+		for _, t := range ts {
+			if t.vrf && importable(attrs.Wire(), t.imports) {
+				t.in.push(ek, attrs.NextHop)
+				now = append(now, t.in)
+			}
 		}
-		ek.RD = k.RD()
-		if attrs != nil && importable(attrs.Wire(), t.imports) {
-			t.in.push(ek, nh)
-		} else {
-			// Not (or no longer) imported: a withdrawal, which the actor ignores for a key it
-			// never had.
-			t.in.push(ek, netip.Addr{})
+	}
+	if st != nil {
+		for _, in := range st.ins {
+			if !slices.Contains(now, in) {
+				in.push(ek, netip.Addr{})
+			}
 		}
+	}
+	switch {
+	case len(now) == 0:
+		e.SetState(id, nil)
+	case st != nil:
+		st.ins = now
+	default:
+		e.SetState(id, &importedBy{ins: now})
 	}
 }
 
