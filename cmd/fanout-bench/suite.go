@@ -67,7 +67,7 @@ func cmdSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	files := suiteFiles(*dir, *md)
-	meta := suite.Meta{Command: *command, Invocation: invocation, Started: start}
+	meta := suite.Meta{Command: *command, Invocation: invocation, Started: start, Source: suite.Source(ctx, ".")}
 	pub := files
 	pub.Results, pub.Micro = "", ""
 
