@@ -5,4 +5,56 @@
 // acknowledged.
 //
 // netinst must not be called synchronously from a routing task.
+//
+// # Parts
+//
+//   - Manager (manager.go): keeps the desired Config of every instance, starts one actor per
+//     instance, bumps an instance's TargetVersion on every change and reports it pending
+//     until the actor's Status carries that version. Apply never waits for an actor. Owned by
+//     the daemon (start-up and reload); Close stops every actor and waits for it.
+//   - actor (actor.go, repair.go): one goroutine per instance. It takes, in one select,
+//     config versions (a 1-slot channel holding the newest), route events (its inbox), deleted
+//     routes reported by the kernel watch, and its reconcile timer. It installs with
+//     add-before-delete batches of at most maxBatch routes and tears down what it created when
+//     the instance goes.
+//   - inbox (inbox.go): route events coalesce per key (newest wins) in a mutex-guarded map with
+//     a 1-buffered wake channel, so a routing task never blocks on a lagging actor; the map
+//     holds at most one event per key of the RIB tables feeding it.
+//   - Feed (feed.go): one db listener per RIB table; Changed runs in the partition task and
+//     pushes (prefix -> best next hop, or withdrawn) into the inboxes. IPv4/IPv6 unicast feed
+//     the default instance; VPNv4/VPNv6 routes feed each VRF whose import route targets the
+//     best path carries, keyed by (prefix, RD), and the smallest RD wins when several bring
+//     one prefix. Listeners are registered and unregistered in bgp.config tasks.
+//   - Kernel (kernel.go): the small interface actors use. FakeKernel records state as text for
+//     tests and can be slowed or made to fail; NetlinkKernel (netlink_linux.go) holds one
+//     *netlink.Handle per network namespace plus one socket for batched route changes
+//     (nlbatch_linux.go: 128 RTM_NEWROUTE/RTM_DELROUTE messages per sendmsg, acks matched by
+//     sequence number) and implements RouteWatcher with a route subscription.
+//
+// # Kernel routes
+//
+// Routes carry protocol RouteProtocol (201) and are matched on (table, destination, gateway,
+// source). Every ReconcileInterval the actor dumps its table's routes of that protocol,
+// applies the events that came in meanwhile (so a route withdrawn during the dump is not put
+// back), reinstalls what it believes installed but the kernel lacks, retries failed installs,
+// and removes strays of its protocol. A failed dump (ENOBUFS, an interrupted dump) is retried
+// after a back-off from 100 ms doubling up to the interval. Between reconciles the route
+// watch puts back a deleted route at once. A route the kernel refuses because its next hop is
+// unreachable is counted and reported through Deps.Unreachable.
+//
+// # What the rib does not do yet
+//
+// VRF tables with their own best path, and export of VRF routes to VPNv4/VPNv6 with the RD
+// and export route targets, are rib work. Until then a VRF instance is fed straight from the
+// VPN tables by import route target, with no best-path selection across RDs beyond "smallest
+// RD wins", and nothing is exported. Likewise the RIB has no entry point to mark a path's next
+// hop unreachable (rib.FlagNextHopUnreachable exists), so Deps.Unreachable only logs.
+//
+// # Metrics
+//
+// fanout_kernel_route_reinstalls_total, fanout_kernel_route_install_failures_total and
+// fanout_kernel_route_reconcile_duration_seconds (histogram), per instance; gauges read from
+// the statuses at scrape time: fanout_instance_routes_desired, fanout_instance_routes_installed,
+// fanout_instance_inbox_depth, fanout_instance_event_loop_lag_seconds,
+// fanout_instance_pending and fanout_instance_activated.
 package netinst
