@@ -179,13 +179,20 @@ func TestDeleteCleansUp(t *testing.T) {
 	})
 }
 
-func TestReconcileReinstalls(t *testing.T) {
+// twoRoutes is a default instance on table 100 with 10.1.0.0/16 and 10.2.0.0/16 via
+// 192.0.2.1 installed.
+func twoRoutes(t *testing.T) (*rig, *FakeKernel) {
+	t.Helper()
 	r := newRig(t, false)
 	r.apply(inst(DefaultName, 100))
 	r.push(DefaultName, "10.1.0.0/16", "192.0.2.1")
 	r.push(DefaultName, "10.2.0.0/16", "192.0.2.1")
 	r.settled(DefaultName, 2)
-	k := r.kernel(DefaultName)
+	return r, r.kernel(DefaultName)
+}
+
+func TestReconcileReinstalls(t *testing.T) {
+	r, k := twoRoutes(t)
 	if !k.RemoveUnseen(route(100, "10.1.0.0/16", "192.0.2.1")) {
 		t.Fatal("route was not installed")
 	}
@@ -206,12 +213,7 @@ func TestReconcileReinstalls(t *testing.T) {
 // TestReconcileDoesNotResurrect: a route withdrawn while the dump is in flight is missing
 // from the kernel afterwards but is not reinstalled.
 func TestReconcileDoesNotResurrect(t *testing.T) {
-	r := newRig(t, false)
-	r.apply(inst(DefaultName, 100))
-	r.push(DefaultName, "10.1.0.0/16", "192.0.2.1")
-	r.push(DefaultName, "10.2.0.0/16", "192.0.2.1")
-	r.settled(DefaultName, 2)
-	k := r.kernel(DefaultName)
+	r, k := twoRoutes(t)
 	k.RemoveUnseen(route(100, "10.1.0.0/16", "192.0.2.1"))
 	k.OnList(func() { r.push(DefaultName, "10.1.0.0/16", "") })
 	r.clock.Advance(time.Minute)
@@ -346,12 +348,7 @@ func TestNetnsChangeRestarts(t *testing.T) {
 // TestWatchRepairs: a route another process deletes is put back at once (no reconcile tick),
 // a route the actor withdrew itself is not, and lost notifications cost a full reconcile.
 func TestWatchRepairs(t *testing.T) {
-	r := newRig(t, false)
-	r.apply(inst(DefaultName, 100))
-	r.push(DefaultName, "10.1.0.0/16", "192.0.2.1")
-	r.push(DefaultName, "10.2.0.0/16", "192.0.2.1")
-	r.settled(DefaultName, 2)
-	k := r.kernel(DefaultName)
+	r, k := twoRoutes(t)
 	k.Remove(route(100, "10.1.0.0/16", "192.0.2.1"))
 	eventually(t, "put back", func() bool { return k.Len(100) == 2 && r.status(DefaultName).Reinstalls == 1 })
 	if !r.status(DefaultName).LastReconcile.IsZero() {
