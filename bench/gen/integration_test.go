@@ -3,6 +3,7 @@ package gen
 import (
 	"context"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -41,8 +42,16 @@ func runAgainst(t *testing.T, tg targets.Target, w string, p Params, role target
 	res := plan.Run(ctx, Env{Target: addr, Role: role, Label: tg.Name() + "/" + w})
 	res.Target = tg.Name()
 	if !res.OK {
+		// Kept for a test that fails; one that expects the failure removes it.
 		proc.Keep()
-		t.Logf("run directory kept: %s", proc.Dir())
+		dir := proc.Dir()
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("run directory kept: %s", dir)
+				return
+			}
+			os.RemoveAll(dir)
+		})
 	}
 	u, err := proc.Stop(context.Background())
 	if err != nil {

@@ -81,6 +81,9 @@ type Config struct {
 	KeepGoing bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// DiscardFailed removes a failed run's directory too; by default it is kept (and named
+	// in Result.RunDir) to look into.
+	DiscardFailed bool
 }
 
 // NotRun is a run the harness chose not to start, and why.
@@ -291,7 +294,7 @@ func RunOne(ctx context.Context, t targets.Target, listen netip.Addr, w string, 
 		Progress: cfg.Progress, Label: t.Name() + "/" + w}
 	res := plan.Run(ctx, env)
 	res.Target = t.Name()
-	if !res.OK {
+	if !res.OK && !cfg.DiscardFailed {
 		proc.Keep()
 		res.RunDir = proc.Dir()
 	}

@@ -44,6 +44,7 @@ func cmdSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	side := fs.Bool("side", true, "run the side-by-side workloads")
 	command := fs.String("command", "", "the command a reader runs to reproduce this (default: this command line)")
 	quiet := fs.Bool("q", false, "no progress lines")
+	keepFailed := fs.Bool("keep-failed", false, "keep a failed run's daemon directory (config, log) to look into")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,7 +110,8 @@ func cmdSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		cfg := harness.Config{Targets: splitList(*tl), Workloads: names, Repeat: rpt, Role: targets.RouteServer,
 			Fanoutd: *fanoutd, ListenBase: base, Params: params, Progress: progress, Command: invocation,
-			Deadline: deadline.Add(-time.Minute), Logger: newLogger(false, stderr)} // a minute for the charts and markdown
+			Deadline: deadline.Add(-time.Minute), Logger: newLogger(false, stderr), // a minute for the charts and markdown
+			DiscardFailed: !*keepFailed}
 		var saveErr error
 		cfg.OnResult = func(rep *harness.Report) { saveErr = harness.Save(files.Results, rep) }
 		rep, err := harness.Run(ctx, cfg)
