@@ -227,6 +227,19 @@ func (b *UpdateBuilder) Announce(fam Family, attrs []byte, nh MPNextHop, ns ...N
 // AnnounceString is Announce for attribute bytes held in a string (as interned attribute
 // sets are).
 func (b *UpdateBuilder) AnnounceString(fam Family, attrs string, nh MPNextHop, ns ...NLRI) {
+	if len(ns) == 1 && b.cur > 0 {
+		// One prefix for the current set (the send path's usual call): no run loop.
+		g := &b.groups[b.cur-1]
+		if g.roomy && g.fam == fam && sameString(g.attrs, attrs) && sameNextHop(&g.nh, &nh) && g.appendOne(&ns[0]) {
+			return
+		}
+	}
+	b.announce(fam, attrs, &nh, ns)
+}
+
+// announce is AnnounceString past its one-prefix fast path.
+func (b *UpdateBuilder) announce(fam Family, attrs string, pnh *MPNextHop, ns []NLRI) {
+	nh := *pnh
 	for len(ns) > 0 {
 		// Fast path: the current set is this one and has room for any prefix of fam, so
 		// a run of valid prefixes is encoded in one tight loop.
@@ -245,6 +258,30 @@ func (b *UpdateBuilder) AnnounceString(fam Family, attrs string, nh MPNextHop, n
 		b.announceSlow(fam, attrs, nh, &ns[0])
 		ns = ns[1:]
 	}
+}
+
+// appendOne is appendRun for one IPv4 or IPv6 unicast prefix; it reports false, taking
+// nothing, for any other family or a prefix appendRun would not take.
+func (g *annGroup) appendOne(n *NLRI) bool {
+	p := n.Prefix
+	a := p.Addr()
+	switch {
+	case !p.IsValid():
+		return false
+	case g.fam == IPv4Unicast && a.Is4():
+		if g.addPath {
+			g.nlri = binary.BigEndian.AppendUint32(g.nlri, n.PathID)
+		}
+		g.nlri = appendV4(g.nlri, p.Bits(), a.As4())
+	case g.fam == IPv6Unicast && a.Is6():
+		if g.addPath {
+			g.nlri = binary.BigEndian.AppendUint32(g.nlri, n.PathID)
+		}
+		g.nlri = appendV6(g.nlri, p.Bits(), a)
+	default:
+		return false
+	}
+	return true
 }
 
 // appendRun encodes the leading prefixes of ns that are valid for the group's family and
