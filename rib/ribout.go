@@ -43,6 +43,11 @@ type RibOut struct {
 	routerIDOf [MaxMembers]netip.Addr
 	byRouterID map[netip.Addr]PeerSet
 	gen        [MaxMembers]uint32
+
+	// advCount[p][s] is how many units (prefixes, or paths under ADD-PATH) of partition p
+	// have slot s in their advertised set: written by partition p's tasks where the set
+	// changes (apply), summed by readers that exclude them (ribout_read.go).
+	advCount [][MaxMembers]int64
 }
 
 // advState is a RibOut's state on one entry: what it last queued for the prefix and which
@@ -67,6 +72,7 @@ func NewRibOut(t *Table, attrs *AttrTable, pol ExportPolicy) *RibOut {
 	}
 	r.Queue = NewUpdateQueue(r.attrs.Release)
 	r.parts = make([]*Exporter, t.Partitions())
+	r.advCount = make([][MaxMembers]int64, t.Partitions())
 	for i := range r.parts {
 		r.parts[i] = NewExporter(&r.Policy, r.attrs)
 	}
@@ -136,7 +142,7 @@ func (r *RibOut) Rewrites(c *sched.Ctx) int {
 // bgp.membership (or bgp.config).
 func (r *RibOut) Join(c *sched.Ctx, srcID uint32, routerID netip.Addr) (slot int, gen uint32) {
 	sched.CheckExcludes(c, sched.DBPartition, sched.DBWalk, sched.BGPSend)
-	slot = r.members.FirstFree()
+	slot = r.freeSlot()
 	if slot < 0 {
 		return -1, 0
 	}
@@ -262,7 +268,7 @@ func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
 		st = &advState{}
 		e.SetState(r.id, st)
 	}
-	r.apply(st, e.Key(), 0, out, label, targets, force, members)
+	r.apply(pi, st, e.Key(), 0, out, label, targets, force, members)
 	if st.empty() {
 		e.SetState(r.id, nil)
 	}
@@ -298,10 +304,10 @@ func (r *RibOut) exportPath(pi int, b *Path, members PeerSet) (out *Attrs, label
 func (st *advState) empty() bool { return st.attrs == nil && st.pending.Value() == nil }
 
 // apply moves one advertised unit (a prefix, or one path of a prefix under ADD-PATH, with
-// path identifier pathID) from state st to announcing out (one reference, given to st or
+// path identifier pathID) of partition pi from state st to announcing out (one reference, given to st or
 // released; nil: nothing) with label to targets, and queues the difference for the
 // members, merged with an unsent older update of the same unit.
-func (r *RibOut) apply(st *advState, key Key, pathID uint32, out *Attrs, label Label, targets, force, members PeerSet) {
+func (r *RibOut) apply(pi int, st *advState, key Key, pathID uint32, out *Attrs, label Label, targets, force, members PeerSet) {
 	if out == nil {
 		targets = PeerSet{}
 	}
@@ -343,9 +349,13 @@ func (r *RibOut) apply(st *advState, key Key, pathID uint32, out *Attrs, label L
 		r.attrs.Release(out) // the state already holds one
 	}
 	st.label = label
+	old := st.adv
 	st.adv = PeerSet{}
 	if out != nil {
 		st.adv = targets
+	}
+	if old != st.adv {
+		r.countAdv(pi, old, st.adv)
 	}
 	if !ann.Empty() || !wd.Empty() {
 		u := &Update{Key: key, PathID: pathID, Attrs: out, Label: label, Announce: ann, Withdraw: wd}

@@ -105,13 +105,13 @@ func (r *RibOut) exportPaths(pi int, e *DBEntry, force PeerSet) {
 		s := &st.slots[i]
 		s.seen = true
 		out, label, targets := r.exportPath(pi, p, members)
-		r.apply(&s.st, key, s.id, out, label, targets, force, members)
+		r.apply(pi, &s.st, key, s.id, out, label, targets, force, members)
 	}
 	kept := st.slots[:0]
 	for i := range st.slots {
 		s := &st.slots[i]
 		if !s.seen {
-			r.apply(&s.st, key, s.id, nil, Label{}, PeerSet{}, force, members)
+			r.apply(pi, &s.st, key, s.id, nil, Label{}, PeerSet{}, force, members)
 		}
 		if !s.st.empty() {
 			kept = append(kept, *s)
