@@ -158,8 +158,13 @@ func (d *daemon) stopInstances(ctx context.Context) error {
 	if in.feed != nil {
 		errs = append(errs, in.feed.Detach(ctx))
 	}
-	errs = append(errs, in.m.Close(ctx))
-	in.kernels.close()
+	if err := in.m.Close(ctx); err != nil {
+		// An actor still removing routes keeps its kernel: a closed netlink handle must
+		// not be used, and the process is about to exit anyway.
+		errs = append(errs, err)
+	} else {
+		in.kernels.close()
+	}
 	d.inst = nil
 	return errors.Join(errs...)
 }
