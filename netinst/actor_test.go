@@ -3,11 +3,14 @@ package netinst
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zaptest"
 )
 
 func inst(name string, table int) Config {
@@ -364,4 +367,35 @@ func TestWatchRepairs(t *testing.T) {
 	if s := r.status(DefaultName); s.Reinstalls != 1 || k.Len(100) != 1 {
 		t.Fatalf("status %+v, kernel %q", s, k.Dump())
 	}
+}
+
+// TestCloseLeavesNoGoroutines: Close waits for every actor and its kernel watch.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	k := NewFakeKernel()
+	m, err := NewManager(Deps{Logger: zaptest.NewLogger(t), Kernel: func(*Config) (Kernel, error) { return k, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfgs []Config
+	for i := 0; i < 5; i++ {
+		cfgs = append(cfgs, inst(fmt.Sprint("vrf", i), 10+i))
+	}
+	if err := m.Apply(cfgs); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "instances up", func() bool {
+		for _, s := range m.Status() {
+			if s.Pending || !s.Activated {
+				return false
+			}
+		}
+		return true
+	})
+	ctx, cancel := contextWithTimeout(5 * time.Second)
+	defer cancel()
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
 }
