@@ -399,7 +399,7 @@ func (r *Reader) SkipPrefixes(maxBits int, addPath bool) (int, PrefixStatus) {
 	}
 	if off > uint(len(b)) {
 		r.fail()
-		return n, PrefixTruncated
+		return n - 1, PrefixTruncated // the last one counted runs past the end
 	}
 	r.off = int(off)
 	return n, PrefixOK
