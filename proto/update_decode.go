@@ -163,19 +163,16 @@ func mpNextHop(fam Family, nh []byte) (global, ll netip.Addr, ok bool) {
 		if fam.AFI != AFIIPv4 {
 			return global, ll, false
 		}
-		var b [4]byte
 		r.Skip(rd)
-		r.Copy(b[:])
-		global = netip.AddrFrom4(b)
+		global = addrFromWord(r.U32())
 	case rd + 16, 2 * (rd + 16):
-		var b [16]byte
 		r.Skip(rd)
-		r.Copy(b[:])
-		global = netip.AddrFrom16(b)
+		hi, lo := r.U64(), r.U64()
+		global = addrFromWords(hi, lo)
 		if !r.Empty() {
 			r.Skip(rd)
-			r.Copy(b[:])
-			ll = netip.AddrFrom16(b)
+			hi, lo = r.U64(), r.U64()
+			ll = addrFromWords(hi, lo)
 		}
 	default:
 		return global, ll, false
