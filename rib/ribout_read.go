@@ -18,6 +18,9 @@ type Advertised struct {
 	Attrs  *Attrs
 	Label  Label
 	PathID uint32
+	// Src and RxID name the stored path an ADD-PATH unit was exported from (Source.ID and
+	// Path.ID); without ADD-PATH the unit is the entry's best path's.
+	Src, RxID uint32
 }
 
 // AdvertisedTo appends to dst what member slot holds of e's prefix (or is queued to receive
@@ -42,7 +45,7 @@ func (r *RibOut) AdvertisedTo(c *sched.Ctx, e *DBEntry, slot int, dst []Advertis
 		for i := range st.slots {
 			s := &st.slots[i]
 			if s.st.attrs != nil && s.st.adv.Has(slot) {
-				dst = append(dst, Advertised{Attrs: s.st.attrs, Label: s.st.label, PathID: s.id})
+				dst = append(dst, Advertised{Attrs: s.st.attrs, Label: s.st.label, PathID: s.id, Src: s.src, RxID: s.rx})
 			}
 		}
 	}

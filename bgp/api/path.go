@@ -22,6 +22,7 @@ import (
 	"github.com/fanoutd/fanout/bgp"
 	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/rib"
+	"github.com/fanoutd/fanout/sched"
 )
 
 // unicastTable returns the table of an API family, which must be IPv4 or IPv6 unicast.
@@ -48,7 +49,7 @@ func (s *Service) ListPath(req *apipb.ListPathRequest, stream apipb.GobgpApi_Lis
 	if err != nil {
 		return err
 	}
-	var keep func(*rib.Path) bool
+	snap := pathsOf(nil)
 	adjIn := false
 	switch req.GetTableType() {
 	case apipb.TableType_GLOBAL:
@@ -61,9 +62,15 @@ func (s *Service) ListPath(req *apipb.ListPathRequest, stream apipb.GobgpApi_Lis
 			return status.Errorf(codes.NotFound, "ListPath adj-in: no neighbor %v is configured", a)
 		}
 		adjIn = true
-		keep = func(p *rib.Path) bool { return !p.Src.Local && p.Src.Addr == a }
+		snap = pathsOf(func(p *rib.Path) bool { return !p.Src.Local && p.Src.Addr == a })
 	case apipb.TableType_ADJ_OUT:
-		return status.Error(codes.Unimplemented, "ListPath adj-out is not implemented: fanout keeps what it advertised per export policy, not per peer")
+		if snap, err = s.adjOut(ctx, req.GetName(), fam); err != nil {
+			return err
+		}
+		adjIn = true // no best-path mark: the listing shows what the neighbor is sent
+		if snap == nil {
+			return nil // not established: nothing is advertised
+		}
 	case apipb.TableType_LOCAL:
 		return status.Error(codes.Unimplemented, "ListPath of a route-server client's local RIB is not implemented")
 	case apipb.TableType_VRF:
@@ -71,7 +78,7 @@ func (s *Service) ListPath(req *apipb.ListPathRequest, stream apipb.GobgpApi_Lis
 	default:
 		return status.Errorf(codes.InvalidArgument, "ListPath: unknown table type %d", req.GetTableType())
 	}
-	dests, err := s.selectDests(ctx, t, fam, req.GetPrefixes(), keep)
+	dests, err := s.selectDests(ctx, t, fam, req.GetPrefixes(), snap)
 	if err != nil {
 		return err
 	}
@@ -91,7 +98,7 @@ func (s *Service) ListPath(req *apipb.ListPathRequest, stream apipb.GobgpApi_Lis
 
 // selectDests reads the destinations the prefix filters select (all without filters),
 // sorted by prefix and without duplicates.
-func (s *Service) selectDests(ctx context.Context, t *rib.Table, fam proto.Family, filters []*apipb.TableLookupPrefix, keep func(*rib.Path) bool) ([]destSnap, error) {
+func (s *Service) selectDests(ctx context.Context, t *rib.Table, fam proto.Family, filters []*apipb.TableLookupPrefix, keep snapFunc) ([]destSnap, error) {
 	if len(filters) == 0 {
 		return s.walkTable(ctx, t, nil, keep)
 	}
@@ -585,8 +592,8 @@ func (s *Service) GetTable(ctx context.Context, req *apipb.GetTableRequest) (*ap
 	}
 	type counts struct{ dests, paths, accepted uint64 }
 	per := make([]counts, t.Partitions())
-	err = s.walk(ctx, t, func(part int, e *rib.DBEntry) {
-		c := &per[part]
+	err = s.walk(ctx, t, func(tc *sched.Ctx, e *rib.DBEntry) {
+		c := &per[tc.Instance()]
 		n := 0
 		for _, p := range e.Data.Paths() {
 			if keep != nil && !keep(&p) {

@@ -83,9 +83,10 @@ func sessionState(s bgp.State) apipb.PeerState_SessionState {
 
 // apiPeer converts a peer's configuration and status into the API's Peer, filled as far as
 // `gobgp neighbor` and `gobgp neighbor <addr>` read it. Received, accepted and advertised
-// counts come from maintained counters; fanout counts routes per session, not per family,
-// so they are reported under the first configured family.
-func (s *Service) apiPeer(cfg bgp.PeerConfig, st bgp.PeerStatus) *apipb.Peer {
+// counts come from maintained counters: advertised per family (adv, from the RibOuts; nil
+// when not asked for), received and accepted per session, not per family, so they are
+// reported under the first configured family.
+func (s *Service) apiPeer(cfg bgp.PeerConfig, st bgp.PeerStatus, adv map[proto.Family]int64) *apipb.Peer {
 	msg := func(c [6]uint64) *apipb.Message {
 		m := &apipb.Message{Open: c[proto.MsgOpen], Update: c[proto.MsgUpdate], Notification: c[proto.MsgNotification],
 			Keepalive: c[proto.MsgKeepalive], Refresh: c[proto.MsgRouteRefresh]}
@@ -151,6 +152,7 @@ func (s *Service) apiPeer(cfg bgp.PeerConfig, st bgp.PeerStatus) *apipb.Peer {
 			ap := &apipb.AddPathsConfig{Receive: m&proto.AddPathReceive != 0, SendMax: uint32(cfg.AddPathSendMax(f))}
 			af.AddPaths = &apipb.AddPaths{Config: ap, State: &apipb.AddPathsState{Receive: ap.Receive, SendMax: ap.SendMax}}
 		}
+		af.State.Advertised = uint64(max(adv[f], 0))
 		if i == 0 {
 			af.State.Received = uint64(max(st.Counters.PrefixesReceived, 0))
 			af.State.Accepted = uint64(max(st.Counters.PrefixesAccepted, 0))
@@ -241,8 +243,19 @@ func secs(d time.Duration) uint64 {
 	return uint64(d / time.Second)
 }
 
-// ListPeer streams every neighbor, ordered by address, or the one asked for.
+// ListPeer streams every neighbor, ordered by address, or the one asked for. With
+// EnableAdvertised, the advertised counts are read from the RibOuts in one short task.
 func (s *Service) ListPeer(req *apipb.ListPeerRequest, stream apipb.GobgpApi_ListPeerServer) error {
+	var adv map[netip.Addr]map[proto.Family]int64
+	if req.GetEnableAdvertised() && s.rib != nil {
+		var err error
+		if adv, err = s.rib.Advertised(stream.Context()); err != nil {
+			if c := stream.Context().Err(); c != nil {
+				return status.FromContextError(c).Err()
+			}
+			return status.Errorf(codes.Unavailable, "ListPeer: reading the advertised counts: %v", err)
+		}
+	}
 	if req.GetAddress() != "" {
 		a, err := peerAddr("ListPeer", req.GetAddress())
 		if err != nil {
@@ -252,14 +265,14 @@ func (s *Service) ListPeer(req *apipb.ListPeerRequest, stream apipb.GobgpApi_Lis
 		if p == nil {
 			return status.Errorf(codes.NotFound, "ListPeer: no neighbor %v is configured", a)
 		}
-		return stream.Send(&apipb.ListPeerResponse{Peer: s.apiPeer(p.Config(), p.Status())})
+		return stream.Send(&apipb.ListPeerResponse{Peer: s.apiPeer(p.Config(), p.Status(), adv[a])})
 	}
 	for _, st := range s.srv.Peers() {
 		p := s.srv.Lookup(st.Addr)
 		if p == nil {
 			continue // deleted meanwhile
 		}
-		if err := stream.Send(&apipb.ListPeerResponse{Peer: s.apiPeer(p.Config(), st)}); err != nil {
+		if err := stream.Send(&apipb.ListPeerResponse{Peer: s.apiPeer(p.Config(), st, adv[st.Addr])}); err != nil {
 			return err
 		}
 	}

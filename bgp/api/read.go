@@ -37,6 +37,15 @@ type destSnap struct {
 	paths  []pathSnap
 }
 
+// snapFunc copies what a listing shows of entry e, in a task of e's partition; false when
+// nothing. Calls for different partitions run at once.
+type snapFunc func(c *sched.Ctx, e *rib.DBEntry) (destSnap, bool)
+
+// pathsOf is the snapFunc of the stored paths keep accepts (all when keep is nil).
+func pathsOf(keep func(*rib.Path) bool) snapFunc {
+	return func(_ *sched.Ctx, e *rib.DBEntry) (destSnap, bool) { return snapshot(e, keep) }
+}
+
 // snapshot copies e's paths that keep accepts (all when keep is nil); false when none.
 func snapshot(e *rib.DBEntry, keep func(*rib.Path) bool) (destSnap, bool) {
 	d := destSnap{prefix: e.Key().Prefix()}
@@ -68,14 +77,13 @@ func (s *Service) acquireWalk(ctx context.Context) (func(), error) {
 // returns when every partition has been visited. It registers a listener, requests one
 // walk, and unregisters when the walk is done (also when ctx ends first: the walk then
 // finishes unobserved, and visit must stay harmless until it does).
-func (s *Service) walk(ctx context.Context, t *rib.Table, visit func(p int, e *rib.DBEntry)) error {
+func (s *Service) walk(ctx context.Context, t *rib.Table, visit func(c *sched.Ctx, e *rib.DBEntry)) error {
 	release, err := s.acquireWalk(ctx)
 	if err != nil {
 		return err
 	}
 	done := make(chan struct{})
 	tdb := t.DB()
-	v := func(c *sched.Ctx, e *rib.DBEntry) { visit(c.Instance(), e) }
 	// The task owns the slot from here: every path through it ends in release, directly or
 	// through Unregister's callback.
 	regErr := make(chan error, 1)
@@ -83,7 +91,7 @@ func (s *Service) walk(ctx context.Context, t *rib.Table, visit func(p int, e *r
 		id, err := tdb.Register(c, db.Listener[rib.Key, rib.Entry]{
 			Name:    "api.ListPath",
 			Changed: func(*sched.Ctx, *rib.DBEntry) {},
-			Visit:   v,
+			Visit:   visit,
 		})
 		if err != nil {
 			release()
@@ -127,15 +135,16 @@ func (s *Service) walk(ctx context.Context, t *rib.Table, visit func(p int, e *r
 	return nil
 }
 
-// walkTable copies the entries of t accepted by match (all when nil), keeping the paths
-// keep accepts, sorted by prefix.
-func (s *Service) walkTable(ctx context.Context, t *rib.Table, match func(netip.Prefix) bool, keep func(*rib.Path) bool) ([]destSnap, error) {
+// walkTable copies what snap takes of the entries of t accepted by match (all when nil),
+// sorted by prefix.
+func (s *Service) walkTable(ctx context.Context, t *rib.Table, match func(netip.Prefix) bool, snap snapFunc) ([]destSnap, error) {
 	parts := make([][]destSnap, t.Partitions()) // index p written only by partition p's db.walk tasks
-	err := s.walk(ctx, t, func(p int, e *rib.DBEntry) {
+	err := s.walk(ctx, t, func(c *sched.Ctx, e *rib.DBEntry) {
 		if match != nil && !match(e.Key().Prefix()) {
 			return
 		}
-		if d, ok := snapshot(e, keep); ok {
+		if d, ok := snap(c, e); ok {
+			p := c.Instance()
 			parts[p] = append(parts[p], d)
 		}
 	})
@@ -174,9 +183,9 @@ func comparePrefix(a, b netip.Prefix) int {
 	return cmp.Compare(a.Bits(), b.Bits())
 }
 
-// lookup copies the entries of keys in t (those present), in the order of keys. One short
-// db.walk task per partition concerned finds them.
-func (s *Service) lookup(ctx context.Context, t *rib.Table, keys []rib.Key, keep func(*rib.Path) bool) ([]destSnap, error) {
+// lookup copies what snap takes of the entries of keys in t (those present), in the order
+// of keys. One short db.walk task per partition concerned finds them.
+func (s *Service) lookup(ctx context.Context, t *rib.Table, keys []rib.Key, snap snapFunc) ([]destSnap, error) {
 	tdb := t.DB()
 	byPart := map[int][]int{}
 	for i, k := range keys {
@@ -190,7 +199,7 @@ func (s *Service) lookup(ctx context.Context, t *rib.Table, keys []rib.Key, keep
 		err := s.deps.Scheduler.Run(sched.DBWalk, p, func(c *sched.Ctx) sched.Result {
 			for _, i := range idx {
 				if e := tdb.Find(c, keys[i]); e != nil {
-					found[i], ok[i] = snapshot(e, keep)
+					found[i], ok[i] = snap(c, e)
 				}
 			}
 			res <- struct{}{}

@@ -39,7 +39,7 @@ func (s *Service) WatchEvent(req *apipb.WatchEventRequest, stream apipb.GobgpApi
 			continue
 		}
 		last[st.Addr] = sample(st)
-		if err := stream.Send(peerEvent(apipb.WatchEventResponse_PeerEvent_INIT, s.apiPeer(p.Config(), st))); err != nil {
+		if err := stream.Send(peerEvent(apipb.WatchEventResponse_PeerEvent_INIT, s.apiPeer(p.Config(), st, nil))); err != nil {
 			return err
 		}
 	}
@@ -111,7 +111,7 @@ func (s *Service) pollPeers(ctx context.Context, cancel context.CancelCauseFunc,
 				continue
 			}
 			select {
-			case events <- peerEvent(apipb.WatchEventResponse_PeerEvent_STATE, s.apiPeer(p.Config(), st)):
+			case events <- peerEvent(apipb.WatchEventResponse_PeerEvent_STATE, s.apiPeer(p.Config(), st, nil)):
 			default:
 				cancel(errSlowWatcher)
 				return

@@ -140,7 +140,7 @@ func (s *Service) watchTable(req *apipb.WatchEventRequest, stream apipb.GobgpApi
 	}
 	if init {
 		for _, fam := range []proto.Family{proto.IPv4Unicast, proto.IPv6Unicast} {
-			dests, err := s.walkTable(ctx, s.rib.Table(fam), nil, func(p *rib.Path) bool { return p.Usable() })
+			dests, err := s.walkTable(ctx, s.rib.Table(fam), nil, pathsOf(func(p *rib.Path) bool { return p.Usable() }))
 			if err != nil {
 				return err
 			}
