@@ -155,11 +155,12 @@ func (a *actor) configure(v versioned) {
 		a.removeAll(&old)
 	}
 	if first || !equalSetup(old.setup(), a.cfg.setup()) {
-		if !first && a.activated {
+		if !first && (a.activated || !a.created.empty()) && !old.setup().empty() {
 			if err := a.k.Teardown(old.setup(), a.created); err != nil {
 				a.log.Warn("tearing down the old set-up failed", zap.Error(err))
 			}
 		}
+		a.created = Created{}
 		a.activated = false
 		a.activate()
 	}
@@ -178,7 +179,7 @@ func (a *actor) activate() {
 	s := a.cfg.setup()
 	if !s.empty() {
 		c, err := a.k.Setup(s)
-		a.created = c
+		a.created.merge(c) // a retry after a partial failure finds what it made itself
 		if err != nil {
 			a.setupErr = fmt.Errorf("set-up: %w", err)
 			a.log.Warn("instance set-up failed", zap.Error(err))
@@ -201,11 +202,12 @@ func (a *actor) teardown() {
 	if a.activated && a.cfg.Install {
 		a.removeAll(&a.cfg)
 	}
-	if a.activated && !a.cfg.setup().empty() {
+	if (a.activated || !a.created.empty()) && !a.cfg.setup().empty() {
 		if err := a.k.Teardown(a.cfg.setup(), a.created); err != nil {
 			a.log.Warn("instance tear-down failed", zap.Error(err))
 		}
 	}
+	a.created = Created{}
 	a.activated = false
 }
 

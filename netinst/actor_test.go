@@ -399,3 +399,27 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	}
 	eventually(t, "goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// TestPartialSetupRetried: a set-up that fails half-way (the bridge made, a port missing)
+// leaves the instance not activated with the error in its status, is retried after a
+// back-off, and what the first attempt made is removed with the instance.
+func TestPartialSetupRetried(t *testing.T) {
+	r := newRig(t, true)
+	k := r.kernel("")
+	c := inst("blue", 200)
+	c.Setup = Setup{Bridge: "brx", Ports: []Port{{Name: "eth7"}}}
+	r.apply(c)
+	eventually(t, "set-up error", func() bool {
+		s := r.status("blue")
+		return !s.Pending && !s.Activated && strings.Contains(s.Error, "eth7: no such link")
+	})
+	k.AddLink("eth7")
+	eventually(t, "retry armed", func() bool { return r.clock.armed() > 0 })
+	r.clock.Advance(minRetry)
+	eventually(t, "activated", func() bool { return r.status("blue").Activated })
+	if got := k.Dump(); got != "link brx bridge\nlink eth7 port master brx" {
+		t.Fatalf("kernel %q", got)
+	}
+	r.apply()
+	eventually(t, "cleaned up", func() bool { return k.Dump() == "link eth7 port" })
+}

@@ -2,6 +2,7 @@ package netinst
 
 import (
 	"net/netip"
+	"slices"
 )
 
 // Kernel is how an actor reaches the kernel of its network namespace: routes of fanout's
@@ -51,6 +52,23 @@ type Created struct {
 	Bridge bool
 	Veths  []string
 	Rules  []int // address families (4, 6) of the rules added
+}
+
+func (c Created) empty() bool { return !c.Bridge && len(c.Veths) == 0 && len(c.Rules) == 0 }
+
+// merge adds what o created to c.
+func (c *Created) merge(o Created) {
+	c.Bridge = c.Bridge || o.Bridge
+	for _, v := range o.Veths {
+		if !slices.Contains(c.Veths, v) {
+			c.Veths = append(c.Veths, v)
+		}
+	}
+	for _, r := range o.Rules {
+		if !slices.Contains(c.Rules, r) {
+			c.Rules = append(c.Rules, r)
+		}
+	}
 }
 
 func (s Setup) empty() bool {
