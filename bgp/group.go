@@ -52,6 +52,7 @@ type ribOut struct {
 	// refreshing are the slots marked for re-advertisement since the last walk request
 	// (refresh.go); refreshEnh those of them that get BoRR/EoRR around it.
 	refreshing, refreshEnh rib.PeerSet
+	wait                   syncWait // what its paced sync walk is for (pacing.go)
 	gens                   [rib.MaxMembers]uint32
 	cleanup                bool // a cleanup walk is requested (no members left)
 }
@@ -93,6 +94,7 @@ const (
 	opDefer     // hold every join until the peers have synced (gr_defer.go)
 	opSynced    // a session's peer sent End-of-RIB for all its families, or needs not
 	opDeferEnd  // the selection deferral timer fired
+	opStartWalk // the pacer lets r's sync walk start (pacing.go)
 )
 
 // maxOpsPerRun bounds the membership changes one bgp.membership run applies.
@@ -117,6 +119,10 @@ type exportManager struct {
 	ops []memberOp // guarded by mu; at most a few per session
 
 	def       deferral // fanout's own restart: export held until the peers synced (gr_defer.go)
+	pacer     Pacer    // when sync walks start (pacing.go)
+	pacing    *PacingConfig
+	clk       Clock
+	waited    waitStats
 	ribouts   map[exportKey]*ribOut
 	sessions  map[*SessionInfo]*exportSession
 	groups    []*sendGroup
@@ -125,6 +131,18 @@ type exportManager struct {
 
 func newExportManager(r *RIB, s *sched.Scheduler) (*exportManager, error) {
 	m := &exportManager{r: r, s: s, log: r.log, attrs: rib.NewAttrTable(), ribouts: map[exportKey]*ribOut{}, sessions: map[*SessionInfo]*exportSession{}}
+	pc := r.cfg.Pacing
+	if pc.MaxWalks == 0 {
+		pc.MaxWalks = 4
+	}
+	m.pacing, m.pacer = &pc, r.cfg.Pacer
+	m.clk = r.cfg.Clock
+	if m.clk == nil {
+		m.clk = SystemClock{}
+	}
+	if m.pacer == nil {
+		m.pacer = NewPacer(pc, m.clk)
+	}
 	t, err := s.NewTask(sched.BGPMembership, 0, m.run)
 	if err != nil {
 		return nil, err
@@ -207,6 +225,8 @@ func (m *exportManager) run(c *sched.Ctx) sched.Result {
 		case opRefreshed:
 			op.r.ro.Walked(c, op.set, op.gens)
 			m.synced(c, op.r, op.set, op.gens)
+		case opStartWalk:
+			m.startWalk(c, op.r)
 		case opCleaned:
 			changed = m.clean(c, op.r) || changed
 		}
@@ -314,22 +334,8 @@ func (m *exportManager) clean(c *sched.Ctx, r *ribOut) bool {
 // sends them the table, then End-of-RIB follows.
 func (m *exportManager) requestWalks() {
 	for _, r := range m.ribouts {
-		if r.joined.Empty() {
-			continue
-		}
-		set := r.joined
-		gens := r.gens
-		r.joined = rib.PeerSet{}
-		ro := r.ro
-		err := ro.RequestWalk(func(*sched.Ctx) {
-			ro.EndOfRIB(set, &gens)
-			m.post(memberOp{kind: opWalked, r: r, set: set, gens: &gens})
-		})
-		if err != nil {
-			m.log.Warn("initial walk not started", zap.Error(err))
-		}
+		m.schedule(r) // pacing.go
 	}
-	m.requestRefreshWalks()
 }
 
 // regroup recomputes the scheduling groups: the connected components of sessions and

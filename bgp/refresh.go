@@ -3,8 +3,6 @@ package bgp
 import (
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/rib"
 	"github.com/fanoutd/fanout/sched"
@@ -104,33 +102,6 @@ func (m *exportManager) refresh(c *sched.Ctx, op *memberOp) {
 		st.running, st.last = true, now
 		if cnt != nil {
 			cnt.RefreshesAnswered.Add(1)
-		}
-	}
-}
-
-// requestRefreshWalks asks one walk per RibOut for the slots marked for re-advertisement,
-// with BoRR queued now and EoRR when the walk ends for those that use enhanced refresh.
-func (m *exportManager) requestRefreshWalks() {
-	for _, r := range m.ribouts {
-		if r.refreshing.Empty() {
-			continue
-		}
-		set, enh := r.refreshing, r.refreshEnh
-		r.refreshing, r.refreshEnh = rib.PeerSet{}, rib.PeerSet{}
-		ro := r.ro
-		var gens [rib.MaxMembers]uint32
-		set.Each(func(i int) { gens[i] = ro.Gen(i) })
-		if !enh.Empty() {
-			ro.Marker(enh, &gens, proto.RefreshBoRR)
-		}
-		err := ro.RequestWalk(func(*sched.Ctx) {
-			if !enh.Empty() {
-				ro.Marker(enh, &gens, proto.RefreshEoRR)
-			}
-			m.post(memberOp{kind: opRefreshed, r: r, set: set, gens: &gens})
-		})
-		if err != nil {
-			m.log.Warn("re-advertisement walk not started", zap.Error(err))
 		}
 	}
 }

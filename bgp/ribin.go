@@ -34,6 +34,12 @@ type RIBConfig struct {
 	Partitions int        // 0: one per worker of the scheduler
 	QueueLen   int        // per partition input queue, in requests (0: db's default)
 	Best       rib.BestOptions
+	// Pacing configures when the walks that send sessions their table start (pacing.go);
+	// Pacer, when set, replaces the default pacer.
+	Pacing PacingConfig
+	Pacer  Pacer
+	// Clock times sync waits and pacing delays; nil: the system clock.
+	Clock Clock
 }
 
 // RIB is the server's routing side: one partitioned table per family and the process-wide

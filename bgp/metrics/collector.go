@@ -21,6 +21,7 @@ type collector struct {
 	riboutEncoded, riboutPrefixes, riboutBatches, riboutRewrites *prometheus.Desc
 	tableDests, tablePartitions                                  *prometheus.Desc
 	memHeapInuse, memSys, memRSS, pathsReceived, bytesPerPath    *prometheus.Desc
+	syncRunning, syncQueued, syncStarted, syncDelayed, syncWait  *prometheus.Desc
 }
 
 func newCollector(src *source) *collector {
@@ -67,6 +68,11 @@ func newCollector(src *source) *collector {
 		memRSS:           d("process_resident_bytes", "Resident set size (VmRSS from /proc/self/status); 0 where unavailable.", nil),
 		pathsReceived:    d("paths_received", "Paths held in the Adj-RIB-In of every peer.", nil),
 		bytesPerPath:     d("bytes_per_path", "Heap in use divided by the paths received: an upper bound on the memory a stored path costs; 0 with no paths.", nil),
+		syncRunning:      d("sync_walks_running", "Table walks sending peers their table (initial sync, route refresh) running now.", nil),
+		syncQueued:       d("sync_walks_queued", "Sync walks waiting for a pacing slot: peers are being paced.", nil),
+		syncStarted:      d("sync_walks_started_total", "Sync walks started.", nil),
+		syncDelayed:      d("sync_walks_delayed_total", "Sync walks that waited for a pacing slot.", nil),
+		syncWait:         d("sync_wait_seconds", "How long sync walks waited before starting: the last one and the longest.", []string{"which"}),
 	}
 }
 
@@ -81,6 +87,7 @@ func (c *collector) descs() []*prometheus.Desc {
 		c.riboutEncoded, c.riboutPrefixes, c.riboutBatches, c.riboutRewrites,
 		c.tableDests, c.tablePartitions,
 		c.memHeapInuse, c.memSys, c.memRSS, c.pathsReceived, c.bytesPerPath,
+		c.syncRunning, c.syncQueued, c.syncStarted, c.syncDelayed, c.syncWait,
 	}
 }
 
@@ -162,4 +169,10 @@ func (c *collector) collect(ch chan<- prometheus.Metric, s *Snapshot) {
 	gauge(c.memRSS, float64(s.Memory.RSS))
 	gauge(c.pathsReceived, float64(s.Memory.PathsReceived))
 	gauge(c.bytesPerPath, s.Memory.BytesPerPath)
+	gauge(c.syncRunning, float64(s.Sync.WalksRunning))
+	gauge(c.syncQueued, float64(s.Sync.WalksQueued))
+	counter(c.syncStarted, float64(s.Sync.WalksStarted))
+	counter(c.syncDelayed, float64(s.Sync.WalksDelayed))
+	gauge(c.syncWait, s.Sync.LastWaitSeconds, "last")
+	gauge(c.syncWait, s.Sync.LongestWaitSeconds, "longest")
 }

@@ -195,6 +195,10 @@ func TestScrape(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", c.series, got, ok, c.want)
 		}
 	}
+	if m[`fanout_sync_walks_started_total`] < 1 || m[`fanout_sync_walks_queued`] != 0 {
+		t.Errorf("sync walks started %v, queued %v: want the two sessions' initial syncs started, none waiting",
+			m[`fanout_sync_walks_started_total`], m[`fanout_sync_walks_queued`])
+	}
 	if m[`fanout_peer_messages_received_total{peer="127.1.93.10",type="UPDATE"}`] < 1 {
 		t.Errorf("no UPDATE counted from peer 0")
 	}

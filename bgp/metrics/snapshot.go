@@ -31,6 +31,18 @@ type Snapshot struct {
 	Tables       []TableSnapshot `json:"tables"`
 	RibOutsError string          `json:"ribouts_error,omitempty"`
 	Memory       MemorySnapshot  `json:"memory"`
+	Sync         SyncSnapshot    `json:"sync"`
+}
+
+// SyncSnapshot is the state of sync pacing (bgp/pacing.go): table walks that send peers
+// their table, bounded and spread out when many peers come up at once.
+type SyncSnapshot struct {
+	WalksRunning       int     `json:"walks_running"`
+	WalksQueued        int     `json:"walks_queued"`
+	WalksStarted       uint64  `json:"walks_started"`
+	WalksDelayed       uint64  `json:"walks_delayed"` // started only after waiting for a slot
+	LastWaitSeconds    float64 `json:"last_wait_seconds"`
+	LongestWaitSeconds float64 `json:"longest_wait_seconds"`
 }
 
 // TableSnapshot is one RIB table's size.
@@ -140,6 +152,9 @@ func (s *source) snapshot() *Snapshot {
 			snap.RibOutsError = err.Error()
 		}
 		snap.RibOuts, snap.Tables = ros, tables
+		ss := s.rib.SyncStats()
+		snap.Sync = SyncSnapshot{WalksRunning: ss.Running, WalksQueued: ss.Queued, WalksStarted: ss.Started,
+			WalksDelayed: ss.Delayed, LastWaitSeconds: ss.LastWait.Seconds(), LongestWaitSeconds: ss.MaxWait.Seconds()}
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
