@@ -20,6 +20,8 @@ deps:
 
 test: deps lint
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	# The reconnect storm at full size: the race detector's overhead would be all it measured.
+	$(GO) test -count=1 -timeout 10m -run '^TestStorm$$' -v ./bgp/
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
