@@ -186,6 +186,9 @@ func (s *Server) handleAccepted(nc net.Conn) {
 	s.mu.Lock()
 	p := s.peers[remote]
 	s.mu.Unlock()
+	if p == nil {
+		p = s.acceptDynamic(remote) // dynamic.go: nil unless a dynamic-neighbor range holds remote
+	}
 	if p != nil {
 		if err := p.cfg.sockOpts().applyAccepted(nc, remote); err != nil {
 			p.log.Warn("connection refused: socket options", zap.Error(err))

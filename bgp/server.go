@@ -70,6 +70,8 @@ type Server struct {
 	wg sync.WaitGroup // accept loops and peer session goroutines
 
 	admit *admission // incoming connection limits (admission.go)
+
+	grp groupSet // peer groups and dynamic-neighbor ranges (dynamic.go); guarded by mu
 	mem   *memGuard  // the memory ceiling; nil without one (memlimit.go)
 
 	restarting atomic.Bool // OPENs carry the Restart State bit (RFC 4724 §4.1) until RestartDone
@@ -188,8 +190,8 @@ func (s *Server) listenAddrsLocked() []netip.AddrPort {
 	return out
 }
 
-// accept hands each incoming connection to the peer configured for its remote address and
-// closes the others (dynamic neighbors come later).
+// accept hands each incoming connection to the peer configured for its remote address (or
+// created for it from a dynamic-neighbor range, dynamic.go) and closes the others.
 func (s *Server) accept(ln *listener) {
 	defer s.wg.Done()
 	for {
