@@ -104,8 +104,11 @@ func (a *actor) run() {
 			a.teardown()
 			return
 		case v := <-a.cfgCh:
-			a.configure(v)
-			tick = a.arm()
+			// A config that leaves the interval alone keeps the running timer, so frequent
+			// changes do not postpone reconciliation forever.
+			if a.configure(v) || tick == nil {
+				tick = a.arm()
+			}
 		case <-a.in.wake:
 			a.drain()
 		case <-a.fix.wake:
@@ -147,7 +150,8 @@ func (a *actor) backoff() {
 
 // configure applies a new config version: set-up changes are torn down and set up again,
 // a table or source change moves every installed route, and the version is acknowledged.
-func (a *actor) configure(v versioned) {
+// It reports whether the reconcile timer must be armed anew (new interval, or a back-off).
+func (a *actor) configure(v versioned) bool {
 	old := a.cfg
 	first := a.version == 0
 	a.cfg, a.version = v.cfg, v.version
@@ -168,9 +172,11 @@ func (a *actor) configure(v versioned) {
 		a.installAll()
 	}
 	a.watch()
-	if a.cfg.ReconcileInterval > 0 && (first || old.ReconcileInterval != a.cfg.ReconcileInterval) {
+	newInterval := first || old.ReconcileInterval != a.cfg.ReconcileInterval
+	if a.cfg.ReconcileInterval > 0 && newInterval {
 		a.log.Info("kernel route reconciliation enabled", zap.Duration("interval", a.cfg.ReconcileInterval))
 	}
+	return newInterval || a.retry > 0
 }
 
 // activate sets up the bridge, ports and rules; on failure it backs off and retries at the

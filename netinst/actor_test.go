@@ -423,3 +423,19 @@ func TestPartialSetupRetried(t *testing.T) {
 	r.apply()
 	eventually(t, "cleaned up", func() bool { return k.Dump() == "link eth7 port" })
 }
+
+// TestFrequentChangesStillReconcile: a config change that keeps the interval keeps the
+// running reconcile timer.
+func TestFrequentChangesStillReconcile(t *testing.T) {
+	r := newRig(t, false)
+	c := inst(DefaultName, 100)
+	r.apply(c)
+	r.settled(DefaultName, 0)
+	for i := 1; i <= 2; i++ {
+		r.clock.Advance(40 * time.Second)
+		c.Src4 = netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+		r.apply(c)
+		eventually(t, "acknowledged", func() bool { return r.status(DefaultName).TargetVersion == uint64(1+i) })
+	}
+	eventually(t, "reconciled", func() bool { return !r.status(DefaultName).LastReconcile.IsZero() })
+}
