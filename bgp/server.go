@@ -70,9 +70,9 @@ type Server struct {
 	wg sync.WaitGroup // accept loops and peer session goroutines
 
 	admit *admission // incoming connection limits (admission.go)
+	mem   *memGuard  // the memory ceiling; nil without one (memlimit.go)
 
 	grp groupSet // peer groups and dynamic-neighbor ranges (dynamic.go); guarded by mu
-	mem   *memGuard  // the memory ceiling; nil without one (memlimit.go)
 
 	restarting atomic.Bool // OPENs carry the Restart State bit (RFC 4724 §4.1) until RestartDone
 }
