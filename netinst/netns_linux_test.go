@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,3 +189,55 @@ func TestNetlinkInstances(t *testing.T) {
 
 // reconcileOnly is a Kernel without RouteWatcher.
 type reconcileOnly struct{ Kernel }
+
+// TestNetlinkUnreachableNextHop: when the bridge loses the address that made a next hop
+// reachable, the kernel drops the routes via it; the actor cannot put them back (ENETUNREACH),
+// reports the next hop through Deps.Unreachable and counts the failures, and installs them
+// again once the address is back.
+func TestNetlinkUnreachableNextHop(t *testing.T) {
+	ns := testNetns(t, "nh")
+	k := openKernel(t, ns)
+	var mu sync.Mutex
+	reported := map[string]bool{}
+	m, err := NewManager(Deps{Logger: zaptest.NewLogger(t), Kernel: func(*Config) (Kernel, error) { return k, nil },
+		Unreachable: func(_ string, p netip.Prefix, nh netip.Addr) {
+			mu.Lock()
+			reported[p.String()+" via "+nh.String()] = true
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := contextWithTimeout(10 * time.Second)
+		defer cancel()
+		if err := m.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	c := Config{Name: DefaultName, Table: 100, Install: true, ReconcileInterval: 200 * time.Millisecond,
+		Setup: Setup{Bridge: "fbr0", Addrs: pfx("192.0.2.254/24"), Ports: []Port{{Name: "fv0", Peer: "fv1"}}}}
+	if err := m.Apply([]Config{c}); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	in := m.insts[DefaultName].actor.in
+	m.mu.Unlock()
+	in.push(EventKey{Prefix: netip.MustParsePrefix("10.3.0.0/16")}, netip.MustParseAddr("192.0.2.1"))
+	status := func() Status { return m.Status()[0] }
+	eventually(t, "installed", func() bool { return status().RoutesInstalled == 1 })
+
+	ipns(t, ns, "addr", "del", "192.0.2.254/24", "dev", "fbr0")
+	eventually(t, "reported unreachable", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return reported["10.3.0.0/16 via 192.0.2.1"]
+	})
+	if s := status(); s.UnreachableNextHops == 0 || s.InstallFailures == 0 || s.RoutesInstalled != 0 || s.RoutesDesired != 1 {
+		t.Fatalf("status %+v", s)
+	}
+	ipns(t, ns, "addr", "add", "192.0.2.254/24", "dev", "fbr0")
+	eventually(t, "installed again", func() bool {
+		return strings.Contains(ipns(t, ns, "route", "show", "table", "100"), "10.3.0.0/16 via 192.0.2.1")
+	})
+}
