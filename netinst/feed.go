@@ -148,8 +148,8 @@ func (m *Manager) targetsLocked() []target {
 // changed runs in the db.partition (or, for a walk, db.walk) task of e's partition.
 func (f *Feed) changed(ft *feedTable, e *rib.DBEntry) {
 	p := f.targets.Load()
-	if p == nil {
-		return
+	if p == nil || len(*p) == 0 && !ft.vpn {
+		return // VPN entries may still hold state to clear
 	}
 	k := e.Key()
 	var nh netip.Addr
