@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -208,5 +209,136 @@ func TestRouteRefreshAnswered(t *testing.T) {
 	}
 	if err := srv.SoftResetOut(netip.MustParseAddr("127.1.63.99")); err == nil {
 		t.Fatal("soft reset out of an unknown peer succeeded")
+	}
+}
+
+// A route-refresh flood (issue #8): one receiver sends ROUTE-REFRESH continuously for a
+// while; it gets at most one re-advertisement per RefreshInterval, and another receiver's
+// propagation delay for new routes, measured before and during the flood in one run, stays
+// in the same range.
+func TestRouteRefreshFlood(t *testing.T) {
+	srv, _, _ := exportServer(t, "127.1.70.1")
+	interval := 200 * time.Millisecond
+	raw := func(a string) *rawPeer {
+		addPeer(t, srv, PeerConfig{Addr: addr(a), PeerAS: 65000, RRClient: true, Passive: true, RefreshInterval: interval})
+		p := dialRaw(t, a, srv.ListenAddrs()[0], 0)
+		p.handshake(65000, a, 0, nil)
+		waitState(t, srv, addr(a), Established)
+		return p
+	}
+	spk, flooder, quiet := raw("127.1.70.10"), raw("127.1.70.20"), raw("127.1.70.21")
+	opts := proto.SessionOptions{AS4: true}
+	var a proto.Attrs
+	for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrLocalPref} {
+		a.Present.Set(typ)
+	}
+	a.LocalPref = 100
+	wire, err := proto.AppendAttrs(nil, &a, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(ps ...netip.Prefix) {
+		var b proto.UpdateBuilder
+		b.Reset(&opts)
+		for _, p := range ps {
+			b.Announce(proto.IPv4Unicast, wire, proto.MPNextHop{Addr: addr("198.18.11.1")}, proto.NLRI{Prefix: p})
+		}
+		msg, err := b.AppendMessages(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spk.send(msg)
+	}
+	const table = 20000
+	send(prefixes("20.0.0.0", table)...)
+	qr := &refreshReader{t: t, p: quiet, opts: opts}
+	// The flooder is not read from here: a goroutine drains it so it never parks.
+	stopDrain := make(chan struct{})
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		buf := make([]byte, 1<<16)
+		for {
+			select {
+			case <-stopDrain:
+				return
+			default:
+			}
+			flooder.nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			flooder.nc.Read(buf)
+		}
+	}()
+	n := 0
+	for n < table {
+		ev, ok := qr.next(waitLimit)
+		if !ok {
+			t.Fatalf("initial table: %d of %d", n, table)
+		}
+		n += ev.n
+	}
+	// latency announces one new prefix at a time and times its arrival at the quiet peer.
+	latency := func(base string, count int) []time.Duration {
+		var ds []time.Duration
+		for _, p := range prefixes(base, count) {
+			start := time.Now()
+			send(p)
+			for got := false; !got; {
+				ev, ok := qr.next(waitLimit)
+				if !ok {
+					t.Fatalf("%v never reached the quiet peer", p)
+				}
+				got = ev.kind == "routes" && ev.n > 0
+			}
+			ds = append(ds, time.Since(start))
+		}
+		slices.Sort(ds)
+		return ds
+	}
+	before := latency("30.0.0.0", 50)
+	peer, _ := srv.Peer(addr("127.1.70.20"))
+	answered0 := peer.Counters.RefreshesAnswered
+	rr := proto.AppendRouteRefresh(nil, proto.RouteRefresh{Family: proto.IPv4Unicast})
+	stopFlood := make(chan struct{})
+	flooded := make(chan int)
+	go func() {
+		sent := 0
+		for {
+			select {
+			case <-stopFlood:
+				flooded <- sent
+				return
+			default:
+			}
+			flooder.nc.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := flooder.nc.Write(rr); err != nil {
+				flooded <- sent
+				return
+			}
+			sent++
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	floodStart := time.Now()
+	during := latency("31.0.0.0", 50)
+	time.Sleep(max(0, time.Second-time.Since(floodStart)))
+	close(stopFlood)
+	sent := <-flooded
+	floodFor := time.Since(floodStart)
+	close(stopDrain)
+	<-drained
+	peer, _ = srv.Peer(addr("127.1.70.20"))
+	answered := peer.Counters.RefreshesAnswered - answered0
+	p50 := func(d []time.Duration) time.Duration { return d[len(d)/2] }
+	p99 := func(d []time.Duration) time.Duration { return d[len(d)*99/100] }
+	t.Logf("flood: %d ROUTE-REFRESH in %v caused %d re-advertisements of %d routes (%d coalesced); quiet peer's propagation p50/p99 %v/%v before, %v/%v during",
+		sent, floodFor.Round(time.Millisecond), answered, table, peer.Counters.RefreshesCoalesced, p50(before), p99(before), p50(during), p99(during))
+	if limit := uint64(floodFor/interval) + 2; answered > limit {
+		t.Errorf("%d re-advertisements in %v, want at most %d (one per %v)", answered, floodFor, limit, interval)
+	}
+	if answered == 0 {
+		t.Error("the flood was never answered")
+	}
+	if bound := max(10*p99(before), 250*time.Millisecond); p99(during) > bound {
+		t.Errorf("propagation p99 %v during the flood, %v before: the flood slows other peers", p99(during), p99(before))
 	}
 }
