@@ -131,7 +131,7 @@ func (it *NLRIIter) Next(n *NLRI) bool {
 	}
 	// Field by field: writing the whole struct (it holds a pointer) would cost a typed
 	// copy per prefix.
-	n.Prefix = netip.PrefixFrom(addrFromWord(w), int(bits))
+	n.Prefix = netip.PrefixFrom(addrFromWire(w), int(bits))
 	n.clearExtras()
 	return true
 }
@@ -150,7 +150,7 @@ func (it *NLRIIter) next(n *NLRI) bool {
 			it.err = prefixErr(st)
 			return false
 		}
-		n.Prefix = netip.PrefixFrom(addrFromWord(w), int(bits))
+		n.Prefix = netip.PrefixFrom(addrFromWire(w), int(bits))
 	case 16:
 		hi, lo, bits, st := it.r.prefix16()
 		if st != PrefixOK {
@@ -367,7 +367,7 @@ func (it *NLRIIter) NextRaw(n *RawNLRI) bool {
 		return it.nextRaw(n)
 	}
 	n.Addr = [16]byte{}
-	binary.BigEndian.PutUint32(n.Addr[:4], w)
+	binary.LittleEndian.PutUint32(n.Addr[:4], w)
 	n.Bits, n.V6 = uint8(bits), false
 	n.clearExtras()
 	return true
@@ -386,7 +386,7 @@ func (it *NLRIIter) nextRaw(n *RawNLRI) bool {
 			return false
 		}
 		n.Addr = [16]byte{}
-		binary.BigEndian.PutUint32(n.Addr[:4], w)
+		binary.LittleEndian.PutUint32(n.Addr[:4], w)
 		n.Bits, n.V6 = uint8(bits), false
 	case 16:
 		hi, lo, bits, st := it.r.prefix16()

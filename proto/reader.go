@@ -2,6 +2,7 @@ package proto
 
 import (
 	"encoding/binary"
+	mathbits "math/bits"
 	"net/netip"
 )
 
@@ -253,32 +254,37 @@ const (
 // that many bits) of an IPv4 address, clearing bits past the length.
 func (r *Reader) Prefix4() (netip.Prefix, PrefixStatus) {
 	if w, bits, ok := r.prefixWord4(); ok {
-		return netip.PrefixFrom(addrFromWord(w), int(bits)), PrefixOK
+		return netip.PrefixFrom(addrFromWire(w), int(bits)), PrefixOK
 	}
 	w, bits, st := r.prefix4Tail()
 	if st != PrefixOK {
 		return netip.Prefix{}, st
 	}
-	return netip.PrefixFrom(addrFromWord(w), int(bits)), PrefixOK
+	return netip.PrefixFrom(addrFromWire(w), int(bits)), PrefixOK
 }
 
 // prefixWord4 is the hot path of IPv4 NLRI iteration, small enough to inline: while a
 // length octet and four more bytes remain, it loads the prefix as one word and masks it,
 // whatever its length (bytes past the prefix are masked away). It reports false, reading
 // nothing, near the end of the input or for a length over 32: prefix4Tail decides then.
+//
+// The word holds the address bytes in wire order, the first in the low byte (a
+// little-endian load): storing them or building a netip.Addr from them then costs no
+// byte swap beyond the one netip.AddrFrom4 does.
 func (r *Reader) prefixWord4() (w uint32, bits uint, ok bool) {
-	b, off := r.b, r.off
-	if off < 0 || off+5 > len(b) || b[off] > 32 {
+	b, off := r.b, r.off // off >= 0 (the Reader's invariant)
+	if off+5 > len(b) || b[off] > 32 {
 		return 0, 0, false
 	}
 	bits = uint(b[off])
 	r.off = off + int(bits+15)>>3 // the length octet and (bits+7)/8 bytes
-	return binary.BigEndian.Uint32(b[off+1:off+5]) & mask4(bits), bits, true
+	return binary.LittleEndian.Uint32(b[off+1:off+5]) & mask4wire(uint8(bits)), bits, true
 }
 
 // prefix4Tail reads an IPv4 prefix where prefixWord4 did not: near the end of the input
-// and at every error. The word is then loaded so that it ends where the prefix does (the
-// bytes before it are masked away), or byte by byte when the input is shorter than that.
+// and at every error. The word (in prefixWord4's form) is then loaded so that it ends
+// where the prefix does (the bytes before it are masked away), or byte by byte when the
+// input is shorter than that.
 func (r *Reader) prefix4Tail() (uint32, uint, PrefixStatus) {
 	if r.failed || r.off >= len(r.b) {
 		r.fail()
@@ -301,7 +307,15 @@ func (r *Reader) prefix4Tail() (uint32, uint, PrefixStatus) {
 		v = word4(r.b[r.off+1:end], bits)
 	}
 	r.off = end
-	return v, uint(bits), PrefixOK
+	return mathbits.ReverseBytes32(v), uint(bits), PrefixOK
+}
+
+// addrFromWire returns the IPv4 address whose bytes, in wire order, are w's from the
+// low byte up (prefixWord4's form).
+func addrFromWire(w uint32) netip.Addr {
+	var a [4]byte
+	binary.LittleEndian.PutUint32(a[:], w)
+	return netip.AddrFrom4(a)
 }
 
 // addrFromWord returns the IPv4 address whose big-endian value is w.
