@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -207,15 +208,7 @@ func (m *Manager) Status() []Status {
 		out = append(out, s)
 	}
 	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b Status) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -227,12 +220,7 @@ func (m *Manager) Configs() []Config {
 	for _, in := range m.insts {
 		out = append(out, in.cfg)
 	}
-	slices.SortFunc(out, func(a, b Config) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(out, func(a, b Config) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -5,45 +5,21 @@ package netinst
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/fanoutd/fanout/netinst/nstest"
 )
 
-// testNetns creates a network namespace for the test (unique by pid and name) and removes
-// it when the test ends. Not root: the test is skipped, saying so.
-func testNetns(tb testing.TB, name string) string {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root to create a network namespace (CI and make test run as root)")
-	}
-	ns := fmt.Sprintf("fanout-%s-%d", name, os.Getpid())
-	_ = exec.Command("ip", "netns", "del", ns).Run() // left by a killed run
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		tb.Fatalf("ip netns add %s: %v: %s", ns, err, out)
-	}
-	tb.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			tb.Errorf("ip netns del %s: %v: %s", ns, err, out)
-		}
-	})
-	ipns(tb, ns, "link", "set", "lo", "up")
-	return ns
-}
+func testNetns(tb testing.TB, name string) string { return nstest.New(tb, name) }
 
-// ipns runs ip -n ns args and returns its output.
 func ipns(tb testing.TB, ns string, args ...string) string {
 	tb.Helper()
-	out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
-	if err != nil {
-		tb.Fatalf("ip -n %s %s: %v: %s", ns, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return nstest.IP(tb, ns, args...)
 }
 
 func openKernel(tb testing.TB, ns string) *NetlinkKernel {

@@ -18,6 +18,7 @@ import (
 	"github.com/fanoutd/fanout/bgp"
 	"github.com/fanoutd/fanout/config"
 	"github.com/fanoutd/fanout/netinst"
+	"github.com/fanoutd/fanout/netinst/nstest"
 	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/rib"
 	"github.com/fanoutd/fanout/sched"
@@ -92,26 +93,10 @@ func instanceStatus(d *daemon, name string) netinst.Status {
 // del` is repaired within one reconcile interval; a withdrawal removes the route; stopping
 // the daemon removes the routes, the rule and the links it made.
 func TestInstancesOverBGPInNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace (CI and make test run as root)")
-	}
-	ns := fmt.Sprintf("fanout-d-%d", os.Getpid())
-	_ = exec.Command("ip", "netns", "del", ns).Run()
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", ns, err, out)
-		}
-	})
+	ns := nstest.New(t, "d")
 	ip := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ip -n %s %v: %v: %s", ns, args, err, out)
-		}
-		return string(out)
+		return nstest.IP(t, ns, args...)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
