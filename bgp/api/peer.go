@@ -118,6 +118,9 @@ func (s *Service) apiPeer(cfg bgp.PeerConfig, st bgp.PeerStatus, adv map[proto.F
 	if cfg.RRClient {
 		p.RouteReflector.RouteReflectorClusterId = cfg.ClusterID.String()
 	}
+	if cfg.Addr != groupPlaceholder {
+		p.Conf.PeerGroup = s.groupOf(cfg.Addr)
+	}
 	if cfg.LocalAddr.IsValid() {
 		p.Transport.LocalAddress = cfg.LocalAddr.String()
 	}
@@ -305,8 +308,6 @@ func (s *Service) peerConfig(what string, p *apipb.Peer) (bgp.PeerConfig, error)
 		return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: a TTL is at most 255", what, addr)
 	case c.GetVrf() != "":
 		return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: VRFs are not supported by this build", what, addr)
-	case c.GetPeerGroup() != "":
-		return bgp.PeerConfig{}, status.Errorf(codes.InvalidArgument, "%s: neighbor %v: peer groups are not supported through the API yet", what, addr)
 	}
 	pc := bgp.PeerConfig{Addr: addr, PeerAS: c.GetPeerAsn(), LocalAS: c.GetLocalAsn(), AdminDown: c.GetAdminDown(),
 		RRClient: p.GetRouteReflector().GetRouteReflectorClient(), RSClient: p.GetRouteServer().GetRouteServerClient(),
@@ -379,11 +380,11 @@ func (s *Service) peerConfig(what string, p *apipb.Peer) (bgp.PeerConfig, error)
 
 // AddPeer configures a neighbor; it starts at once unless admin-down.
 func (s *Service) AddPeer(ctx context.Context, req *apipb.AddPeerRequest) (*emptypb.Empty, error) {
-	pc, err := s.peerConfig("AddPeer", req.GetPeer())
+	pc, group, own, err := s.memberConfig("AddPeer", req.GetPeer())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.srv.AddPeer(pc); err != nil {
+	if err := s.addMember(pc, group, own); err != nil {
 		if errors.Is(err, bgp.ErrPeerExists) || errors.Is(err, bgp.ErrServerClosed) {
 			return nil, peerErr("AddPeer", pc.Addr, err)
 		}
@@ -407,6 +408,7 @@ func (s *Service) DeletePeer(ctx context.Context, req *apipb.DeletePeerRequest) 
 	if err := s.srv.DeletePeer(ctx, a); err != nil {
 		return nil, peerErr("DeletePeer", a, err)
 	}
+	s.forgetMember(a)
 	s.log.Info("neighbor deleted through the API", zapAddr(a))
 	return &emptypb.Empty{}, nil
 }
@@ -415,7 +417,7 @@ func (s *Service) DeletePeer(ctx context.Context, req *apipb.DeletePeerRequest) 
 // parameters in place: a changed configuration deletes and re-adds the neighbor, which
 // resets its session; an unchanged one does nothing.
 func (s *Service) UpdatePeer(ctx context.Context, req *apipb.UpdatePeerRequest) (*apipb.UpdatePeerResponse, error) {
-	pc, err := s.peerConfig("UpdatePeer", req.GetPeer())
+	pc, group, own, err := s.memberConfig("UpdatePeer", req.GetPeer())
 	if err != nil {
 		return nil, err
 	}
@@ -423,22 +425,32 @@ func (s *Service) UpdatePeer(ctx context.Context, req *apipb.UpdatePeerRequest) 
 	if old == nil {
 		return nil, status.Errorf(codes.NotFound, "UpdatePeer: no neighbor %v is configured", pc.Addr)
 	}
+	s.setMember(pc.Addr, group, own)
+	if err := s.replacePeer(ctx, old, pc); err != nil {
+		return nil, err
+	}
+	return &apipb.UpdatePeerResponse{}, nil
+}
+
+// replacePeer gives the neighbor of old the configuration pc: nothing when it is the same,
+// else the neighbor is deleted and added again (its session resets).
+func (s *Service) replacePeer(ctx context.Context, old *bgp.Peer, pc bgp.PeerConfig) error {
 	if sameConfig(old.Config(), pc) {
-		return &apipb.UpdatePeerResponse{}, nil
+		return nil
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := s.srv.DeletePeer(dctx, pc.Addr); err != nil {
-		return nil, peerErr("UpdatePeer", pc.Addr, err)
+		return peerErr("UpdatePeer", pc.Addr, err)
 	}
 	if err := s.srv.AddPeer(pc); err != nil {
 		// The new configuration passed validation above, so this is the server closing or
 		// a concurrent AddPeer: restore the old one.
 		restoreErr := s.srv.AddPeer(old.Config())
-		return nil, status.Errorf(codes.Aborted, "UpdatePeer: neighbor %v: %v (restoring the old configuration: %v)", pc.Addr, err, restoreErr)
+		return status.Errorf(codes.Aborted, "UpdatePeer: neighbor %v: %v (restoring the old configuration: %v)", pc.Addr, err, restoreErr)
 	}
 	s.log.Info("neighbor updated through the API (session reset)", zapAddr(pc.Addr))
-	return &apipb.UpdatePeerResponse{}, nil
+	return nil
 }
 
 // sameConfig compares what peerConfig sets against a stored configuration with defaults.
@@ -537,12 +549,6 @@ func checkCommunication(what, msg string) error {
 	if len(msg) > 255 {
 		return status.Errorf(codes.InvalidArgument, "%s: the shutdown communication is %d bytes; RFC 9003 allows at most 255", what, len(msg))
 	}
-	return nil
-}
-
-// ListDynamicNeighbor lists the dynamic-neighbor ranges: the server has none (this build
-// does not accept unconfigured peers, and the configuration refuses dynamic-neighbors).
-func (s *Service) ListDynamicNeighbor(req *apipb.ListDynamicNeighborRequest, stream apipb.GobgpApi_ListDynamicNeighborServer) error {
 	return nil
 }
 

@@ -53,7 +53,7 @@ type Deps struct {
 // RIB. The RPCs it does not implement answer codes.Unimplemented with a sentence naming the
 // RPC (the interceptors rewrite the embedded defaults' messages).
 //
-// mu guards gs. Owner: the daemon. Cardinality: one per server. Lifetime: New to Stop; Stop
+// mu guards gs and members. Owner: the daemon. Cardinality: one per server. Lifetime: New to Stop; Stop
 // withdraws the paths added through the API.
 type Service struct {
 	apipb.UnimplementedGobgpApiServer
@@ -66,8 +66,9 @@ type Service struct {
 	born  time.Time     // when the service started: the age of local paths is at most this
 	walks chan struct{} // a token per running table walk
 
-	mu sync.Mutex
-	gs *grpc.Server
+	mu      sync.Mutex
+	gs      *grpc.Server
+	members map[netip.Addr]member // neighbors added as members of a peer group (group.go)
 }
 
 // New returns a service for srv and rib; nothing listens until Serve.
