@@ -32,62 +32,93 @@ const defaultStaleTime = 360 * time.Second
 
 // gracefulIngest is an Ingest that can keep a session's routes as stale.
 type gracefulIngest interface {
-	// DownGraceful is Down, except that the routes of fams are kept stale for restart.
-	DownGraceful(fams []proto.Family, restart time.Duration)
+	// DownGraceful is Down, except that the routes of plan.fams are kept stale.
+	DownGraceful(plan grPlan)
+}
+
+// grPlan is how a restarting peer's routes are kept: the families, the restart time
+// (RFC 4724), and for the families under long-lived graceful restart their long-lived
+// stale time (RFC 9494), which follows the restart time.
+type grPlan struct {
+	fams    []proto.Family
+	restart time.Duration
+	llgr    map[proto.Family]time.Duration
 }
 
 // retainedSource is a restarting peer's Source, kept with its stale routes. Guarded by
 // RIB.grMu; cardinality: one per restarting peer; lifetime: until the peer's new session
-// takes it or the restart timer sweeps it.
+// takes it or its timers sweep it.
 type retainedSource struct {
-	src   *rib.Source
-	fams  []proto.Family
-	timer ClockTimer
+	src    *rib.Source
+	fams   []proto.Family // families still kept
+	timers []ClockTimer
 }
 
 // graceful reports whether the session s, ending on event ev, keeps its routes as stale,
-// for which families and for how long.
-func (l *peerLoop) graceful(s *fsmSession, ev Event) ([]proto.Family, time.Duration, bool) {
+// and how.
+func (l *peerLoop) graceful(s *fsmSession, ev Event) (grPlan, bool) {
 	cfg := &l.p.cfg.GracefulRestart
-	if !cfg.Enabled || s.neg.peerCaps == nil || !s.neg.peerCaps.GracefulRestart.Present {
-		return nil, 0, false
+	caps := s.neg.peerCaps
+	if !cfg.Enabled || caps == nil || (!caps.GracefulRestart.Present && !caps.LongLivedGR.Present) {
+		return grPlan{}, false
 	}
-	gr := &s.neg.peerCaps.GracefulRestart
-	notif := cfg.Notification && gr.Flags&proto.GRNotification != 0
+	gr := &caps.GracefulRestart
+	notif := cfg.Notification && gr.Present && gr.Flags&proto.GRNotification != 0
 	switch ev.Kind {
 	case EvTCPConnectionFails:
 	case EvNotifMsg:
 		if !notif || ev.Err == nil || (ev.Err.Code == proto.CodeCease && ev.Err.Subcode == proto.SubHardReset) {
-			return nil, 0, false
+			return grPlan{}, false
 		}
 	case EvHoldTimerExpires, EvSendHoldTimerExpires, EvUpdateMsgErr, EvBGPHeaderErr:
 		if !notif {
-			return nil, 0, false
+			return grPlan{}, false
 		}
 	default:
-		return nil, 0, false
+		return grPlan{}, false
 	}
-	var fams []proto.Family
-	for _, f := range gr.Families {
-		if hasFamily(s.neg.families, f.Family) {
-			fams = append(fams, f.Family)
+	plan := grPlan{llgr: map[proto.Family]time.Duration{}}
+	if gr.Present {
+		plan.restart = time.Duration(gr.Time) * time.Second
+		for _, f := range gr.Families {
+			if hasFamily(s.neg.families, f.Family) {
+				plan.fams = append(plan.fams, f.Family)
+			}
 		}
 	}
-	if len(fams) == 0 {
-		return nil, 0, false
+	if caps.LongLivedGR.Present {
+		for _, f := range caps.LongLivedGR.Families {
+			if f.StaleTime == 0 || !hasFamily(s.neg.families, f.Family) || !cfg.hasLongLived(f.Family) {
+				continue
+			}
+			plan.llgr[f.Family] = time.Duration(f.StaleTime) * time.Second
+			if !slices.Contains(plan.fams, f.Family) {
+				plan.fams = append(plan.fams, f.Family)
+			}
+		}
 	}
-	return fams, time.Duration(gr.Time) * time.Second, true
+	return plan, len(plan.fams) > 0
+}
+
+// hasLongLived reports whether long-lived graceful restart is configured for fam.
+func (c *GracefulRestartConfig) hasLongLived(fam proto.Family) bool {
+	for _, f := range c.LongLived {
+		if f.Family == fam {
+			return true
+		}
+	}
+	return false
 }
 
 // DownGraceful implements gracefulIngest.
-func (in *ribIn) DownGraceful(fams []proto.Family, restart time.Duration) {
+func (in *ribIn) DownGraceful(plan grPlan) {
 	in.stopStale()
 	if in.info.Peer != nil {
 		in.r.exp.post(memberOp{kind: opLeave, info: in.info})
 	}
 	for i, t := range in.r.tables {
 		var err error
-		if slices.Contains(fams, ribFamilies[i]) {
+		if slices.Contains(plan.fams, ribFamilies[i]) {
 			err = t.MarkStale(in.r.ctx, in.src)
 		} else {
 			err = t.DropSource(in.r.ctx, in.src)
@@ -96,35 +127,80 @@ func (in *ribIn) DownGraceful(fams []proto.Family, restart time.Duration) {
 			in.r.log.Warn("keeping a restarting peer's routes did not finish", zap.Stringer("peer", in.info.PeerAddr), zap.Error(err))
 		}
 	}
-	in.r.retain(in.info, in.src, fams, restart)
+	in.r.retain(in.info, in.src, plan)
 	in.release()
 }
 
 // retain keeps src's stale routes for a restart of the peer of info, until its next
-// session takes them (adopt) or restart passes.
-func (r *RIB) retain(info *SessionInfo, src *rib.Source, fams []proto.Family, restart time.Duration) {
+// session takes them (adopt) or the timers sweep them: at the restart time the families
+// without long-lived GR go and the others become long-lived stale, each until its own
+// stale time.
+func (r *RIB) retain(info *SessionInfo, src *rib.Source, plan grPlan) {
 	clk := r.clock(info)
-	rt := &retainedSource{src: src, fams: fams}
+	rt := &retainedSource{src: src, fams: slices.Clone(plan.fams)}
 	r.grMu.Lock()
 	if old := r.retained[info.PeerIndex]; old != nil {
-		old.timer.Stop()
+		old.stopLocked()
 	}
 	r.retained[info.PeerIndex] = rt
-	rt.timer = clk.AfterFunc(restart, func() {
+	rt.timers = append(rt.timers, clk.AfterFunc(plan.restart, func() {
+		var sweep, long []proto.Family
 		r.grMu.Lock()
-		mine := r.retained[info.PeerIndex] == rt
-		if mine {
+		if r.retained[info.PeerIndex] != rt {
+			r.grMu.Unlock()
+			return
+		}
+		for _, f := range rt.fams {
+			if d := plan.llgr[f]; d > 0 {
+				long = append(long, f)
+				fam := f
+				rt.timers = append(rt.timers, clk.AfterFunc(d, func() { r.expire(info, rt, fam) }))
+			} else {
+				sweep = append(sweep, f)
+			}
+		}
+		rt.fams = long
+		if len(long) == 0 {
 			delete(r.retained, info.PeerIndex)
 		}
 		r.grMu.Unlock()
-		if mine {
-			r.log.Info("restart timer expired: removing stale routes", zap.Stringer("peer", info.PeerAddr))
-			r.sweepStale(src, fams)
+		r.log.Info("restart timer expired", zap.Stringer("peer", info.PeerAddr), zap.Any("removed", sweep), zap.Any("long_lived", long))
+		r.sweepStale(src, sweep)
+		for _, f := range long {
+			if t := r.Table(f); t != nil {
+				if err := t.LongLivedStale(r.ctx, src); err != nil {
+					r.log.Warn("long-lived stale marking did not finish", zap.Error(err))
+				}
+			}
 		}
-	})
+	}))
 	r.grMu.Unlock()
 	r.log.Info("peer restarting: routes kept stale", zap.Stringer("peer", info.PeerAddr),
-		zap.Any("families", fams), zap.Duration("restart_time", restart))
+		zap.Any("families", plan.fams), zap.Duration("restart_time", plan.restart))
+}
+
+// expire ends the long-lived stale time of fam for the retained source rt.
+func (r *RIB) expire(info *SessionInfo, rt *retainedSource, fam proto.Family) {
+	r.grMu.Lock()
+	i := slices.Index(rt.fams, fam)
+	mine := r.retained[info.PeerIndex] == rt && i >= 0
+	if mine {
+		rt.fams = slices.Delete(rt.fams, i, i+1)
+		if len(rt.fams) == 0 {
+			delete(r.retained, info.PeerIndex)
+		}
+	}
+	r.grMu.Unlock()
+	if mine {
+		r.log.Info("long-lived stale time expired: removing stale routes", zap.Stringer("peer", info.PeerAddr), zap.Stringer("family", fam))
+		r.sweepStale(rt.src, []proto.Family{fam})
+	}
+}
+
+func (rt *retainedSource) stopLocked() {
+	for _, t := range rt.timers {
+		t.Stop()
+	}
 }
 
 func (r *RIB) clock(info *SessionInfo) Clock {
@@ -152,11 +228,13 @@ func (r *RIB) adopt(info *SessionInfo) (*rib.Source, []proto.Family) {
 	r.grMu.Lock()
 	rt := r.retained[info.PeerIndex]
 	delete(r.retained, info.PeerIndex)
+	if rt != nil {
+		rt.stopLocked()
+	}
 	r.grMu.Unlock()
 	if rt == nil {
 		return nil, nil
 	}
-	rt.timer.Stop()
 	src := rt.src
 	if src.AS != info.PeerAS || src.RouterID != info.RouterID || src.EBGP != info.EBGP ||
 		src.Client != info.RRClient || src.RSClient != info.RSClient || src.Addr != info.PeerAddr {
@@ -166,7 +244,7 @@ func (r *RIB) adopt(info *SessionInfo) (*rib.Source, []proto.Family) {
 	}
 	var wait, now []proto.Family
 	for _, f := range rt.fams {
-		if hasFamily(info.Families, f) && grForwarding(&info.GR, f) {
+		if hasFamily(info.Families, f) && (grForwarding(&info.GR, f) || llgrForwarding(&info.LLGR, f)) {
 			wait = append(wait, f)
 		} else {
 			now = append(now, f) // RFC 4724 §4.2: forwarding state not kept, or family gone
@@ -176,6 +254,19 @@ func (r *RIB) adopt(info *SessionInfo) (*rib.Source, []proto.Family) {
 	r.log.Info("restarted peer: stale routes wait for its End-of-RIB", zap.Stringer("peer", info.PeerAddr),
 		zap.Any("families", wait), zap.Any("swept", now))
 	return src, wait
+}
+
+// llgrForwarding is grForwarding for the LLGR capability (its per-family F bit).
+func llgrForwarding(c *proto.LongLivedGR, fam proto.Family) bool {
+	if !c.Present {
+		return false
+	}
+	for _, f := range c.Families {
+		if f.Family == fam {
+			return f.Flags&proto.GRForwarding != 0
+		}
+	}
+	return false
 }
 
 // grForwarding reports whether gr (a peer's Graceful Restart capability) says the peer

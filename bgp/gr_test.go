@@ -44,11 +44,18 @@ func (g *grPeer) connect(restart uint16, fwd, restarted, notif bool) *proto.Open
 }
 
 // announce sends the prefixes with LOCAL_PREF lp.
-func (g *grPeer) announce(lp uint32, ps ...string) {
+func (g *grPeer) announce(lp uint32, ps ...string) { g.announceComm(lp, nil, ps...) }
+
+// announceComm sends the prefixes with LOCAL_PREF lp and COMMUNITIES comm (none if nil).
+func (g *grPeer) announceComm(lp uint32, comm []byte, ps ...string) {
 	g.t.Helper()
 	var a proto.Attrs
 	for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrLocalPref} {
 		a.Present.Set(typ)
+	}
+	if comm != nil {
+		a.Present.Set(proto.AttrCommunities)
+		a.Communities = comm
 	}
 	a.LocalPref = lp
 	wire, err := proto.AppendAttrs(nil, &a, &g.opts)
@@ -84,6 +91,7 @@ type watcher struct {
 	table     map[string]uint32
 	withdrawn []string
 	eor       int
+	llgr      map[string]bool // prefixes last announced with LLGR_STALE (RFC 9494)
 }
 
 // pump applies what arrives within d.
@@ -110,8 +118,15 @@ func (w *watcher) pump(d time.Duration) {
 			delete(w.table, n.Prefix.String())
 			w.withdrawn = append(w.withdrawn, n.Prefix.String())
 		}
+		stale := false
+		for c := u.Attrs.Communities; u.Attrs.Present.Has(proto.AttrCommunities) && len(c) >= 4; c = c[4:] {
+			stale = stale || string(c[:4]) == "\xff\xff\x00\x06"
+		}
 		for it := u.IterNLRI(&w.opts); it.Next(&n); {
 			w.table[n.Prefix.String()] = u.Attrs.LocalPref
+			if w.llgr != nil {
+				w.llgr[n.Prefix.String()] = stale
+			}
 		}
 	}
 }
@@ -272,5 +287,64 @@ func TestGracefulRestartDeferral(t *testing.T) {
 	eventually(t, "session down", func() bool { st, _ := srv.Peer(addr("127.1.65.10")); return st.State != Established })
 	if o := spk[0].connect(30, true, false, false); o.Caps.GracefulRestart.Flags&proto.GRRestartState != 0 {
 		t.Fatal("OPEN after the restart still has the Restart State bit")
+	}
+}
+
+// Long-lived graceful restart (RFC 9494 §4): when a restarting peer's restart time runs
+// out, its routes that allow it become long-lived stale: sent with LLGR_STALE to peers that
+// announced LLGR and withdrawn from the others; a route with NO_LLGR goes; when the
+// long-lived stale time runs out too, the rest go.
+func TestLongLivedGracefulRestart(t *testing.T) {
+	srv, _, _ := exportServer(t, "127.1.71.1")
+	llgr := []proto.GRFamily{{Family: proto.IPv4Unicast, StaleTime: 60}}
+	gr := GracefulRestartConfig{Enabled: true, RestartTime: 30 * time.Second, LongLived: llgr}
+	addPeer(t, srv, PeerConfig{Addr: addr("127.1.71.10"), PeerAS: 65000, RRClient: true, Passive: true, IdleHoldTime: -1, GracefulRestart: gr})
+	addPeer(t, srv, PeerConfig{Addr: addr("127.1.71.20"), PeerAS: 65000, RRClient: true, Passive: true, GracefulRestart: gr})
+	addPeer(t, srv, PeerConfig{Addr: addr("127.1.71.21"), PeerAS: 65000, RRClient: true, Passive: true})
+	spk := &grPeer{t: t, srv: srv, a: "127.1.71.10", opts: proto.SessionOptions{AS4: true}}
+	spk.p = dialRaw(t, spk.a, srv.ListenAddrs()[0], 0)
+	o := spk.p.handshake(65000, spk.a, 0, func(c *proto.Capabilities) {
+		c.GracefulRestart = proto.GracefulRestart{Present: true, Time: 1,
+			Families: []proto.GRFamily{{Family: proto.IPv4Unicast, Flags: proto.GRForwarding}}}
+		c.LongLivedGR = proto.LongLivedGR{Present: true,
+			Families: []proto.GRFamily{{Family: proto.IPv4Unicast, Flags: proto.GRForwarding, StaleTime: 2}}}
+	})
+	if !o.Caps.LongLivedGR.Present || len(o.Caps.LongLivedGR.Families) != 1 || o.Caps.LongLivedGR.Families[0].StaleTime != 60 {
+		t.Fatalf("fanout's OPEN: LLGR %+v, want IPv4 unicast with stale time 60", o.Caps.LongLivedGR)
+	}
+	waitState(t, srv, addr(spk.a), Established)
+	receiver := func(a string, caps func(*proto.Capabilities)) *watcher {
+		p := dialRaw(t, a, srv.ListenAddrs()[0], 0)
+		p.handshake(65000, a, 0, caps)
+		waitState(t, srv, addr(a), Established)
+		return &watcher{t: t, p: p, opts: proto.SessionOptions{AS4: true}, table: map[string]uint32{}, llgr: map[string]bool{}}
+	}
+	wl := receiver("127.1.71.20", func(c *proto.Capabilities) {
+		c.LongLivedGR = proto.LongLivedGR{Present: true, Families: []proto.GRFamily{{Family: proto.IPv4Unicast, StaleTime: 60}}}
+	})
+	wp := receiver("127.1.71.21", nil)
+
+	spk.announce(100, "10.71.1.0/24")
+	spk.announceComm(100, []byte{0xff, 0xff, 0x00, 0x07}, "10.71.2.0/24") // NO_LLGR
+	spk.endOfRIB()
+	both := map[string]uint32{"10.71.1.0/24": 100, "10.71.2.0/24": 100}
+	wl.until("LLGR receiver learns", wl.has(both))
+	wp.until("plain receiver learns", wp.has(both))
+
+	spk.p.nc.Close()
+	start := time.Now()
+	// Restart time (1 s): then LLGR_STALE to the LLGR receiver, withdrawn from the other;
+	// the NO_LLGR route withdrawn from both.
+	wl.until("long-lived stale", func() bool {
+		return wl.has(map[string]uint32{"10.71.1.0/24": 100})() && wl.llgr["10.71.1.0/24"]
+	})
+	wp.until("withdrawn from the receiver without LLGR", wp.has(map[string]uint32{}))
+	if d := time.Since(start); d < 700*time.Millisecond {
+		t.Fatalf("long-lived stale after %v, before the 1 s restart time", d)
+	}
+	// Long-lived stale time (2 s): gone.
+	wl.until("long-lived stale time over", wl.has(map[string]uint32{}))
+	if d := time.Since(start); d < 2500*time.Millisecond {
+		t.Fatalf("long-lived stale routes removed after %v, before restart + stale time (3 s)", d)
 	}
 }

@@ -165,6 +165,7 @@ func (m *exportManager) policyFor(info *SessionInfo, fam proto.Family) rib.Expor
 	p := rib.ExportPolicy{Family: fam, AS4: info.Send.AS4, ExtendedMessage: info.Send.ExtendedMessage}
 	if info.Peer != nil {
 		p.StripUnknown = info.Peer.cfg.StripUnknownAttrs
+		p.LLGR = info.LLGR.Present && info.Peer.cfg.GracefulRestart.hasLongLived(fam)
 		if info.Send.AddPath.Has(fam) {
 			p.AddPathSend = info.Peer.cfg.AddPathSendMax(fam)
 		}

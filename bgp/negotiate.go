@@ -42,6 +42,12 @@ func localOpen(cfg *PeerConfig, routerID netip.Addr) (*proto.Open, error) {
 		for _, f := range cfg.Families {
 			c.GracefulRestart.Families = append(c.GracefulRestart.Families, proto.GRFamily{Family: f, Flags: proto.GRForwarding})
 		}
+		for _, f := range cfg.GracefulRestart.LongLived {
+			if hasFamily(cfg.Families, f.Family) {
+				c.LongLivedGR.Present = true
+				c.LongLivedGR.Families = append(c.LongLivedGR.Families, proto.GRFamily{Family: f.Family, Flags: proto.GRForwarding, StaleTime: f.StaleTime})
+			}
+		}
 	}
 	if cfg.HasRole {
 		c.HasRole, c.Role = true, cfg.Role

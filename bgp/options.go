@@ -45,6 +45,9 @@ type GracefulRestartConfig struct {
 	// StaleTime bounds how long a restarted peer's stale routes wait for its End-of-RIB;
 	// 0: 360 s.
 	StaleTime time.Duration
+	// LongLived lists the families under long-lived graceful restart (RFC 9494) with the
+	// long-lived stale time fanout announces for each (GRFamily.StaleTime, seconds).
+	LongLived []proto.GRFamily
 }
 
 // PeerConfig is one configured neighbor. It is a plain value; AddPeer copies it.

@@ -509,6 +509,8 @@ func (l *peerLoop) established(s *fsmSession) {
 	if s.neg.peerCaps != nil {
 		info.GR = s.neg.peerCaps.GracefulRestart
 		info.GR.Families = slices.Clone(info.GR.Families)
+		info.LLGR = s.neg.peerCaps.LongLivedGR
+		info.LLGR.Families = slices.Clone(info.LLGR.Families)
 	}
 	if ta, ok := c.nc.LocalAddr().(*net.TCPAddr); ok {
 		info.LocalAddr = ta.AddrPort().Addr().Unmap()
@@ -542,8 +544,8 @@ func (l *peerLoop) down(s *fsmSession) {
 	}
 	if s.ingest != nil {
 		g, ok := s.ingest.(gracefulIngest)
-		if fams, restart, keep := l.graceful(s, l.downOn); ok && keep {
-			g.DownGraceful(fams, restart)
+		if plan, keep := l.graceful(s, l.downOn); ok && keep {
+			g.DownGraceful(plan)
 		} else {
 			s.ingest.Down()
 		}

@@ -28,6 +28,8 @@ type SessionInfo struct {
 	// GR is the Graceful Restart capability the peer announced (GR.Present false when
 	// none): the helper side reads its Restart Time and F bits (gr.go).
 	GR proto.GracefulRestart
+	// LLGR is the Long-Lived Graceful Restart capability the peer announced (RFC 9494).
+	LLGR proto.LongLivedGR
 	// PeerIndex is a small dense number for the peer, stable while it is configured (used
 	// in peer bitsets).
 	PeerIndex uint32

@@ -89,6 +89,34 @@ func (e *Entry) RemoveStale(src *Source, release func(*Attrs)) (n, usable int) {
 	return e.removeFlagged(src, FlagStale, release), usable
 }
 
+// LongLivedStale moves the stale paths of src to long-lived stale (RFC 9494 §4.2): each
+// is marked FlagLLGRStale, or removed when drop says so (the NO_LLGR community). It returns
+// whether anything changed, how many paths were removed and how many of those were usable.
+func (e *Entry) LongLivedStale(src *Source, drop func(*Attrs) bool, release func(*Attrs)) (changed bool, n, usable int) {
+	for i := 0; i < len(e.paths); {
+		p := &e.paths[i]
+		if p.Src != src || p.Flags&FlagStale == 0 {
+			i++
+			continue
+		}
+		if drop(p.Attrs) {
+			if p.Usable() {
+				usable++
+			}
+			release(e.removeAt(i))
+			n++
+			changed = true
+			continue
+		}
+		if p.Flags&FlagLLGRStale == 0 {
+			p.Flags |= FlagLLGRStale
+			changed = true
+		}
+		i++
+	}
+	return changed, n, usable
+}
+
 // removeFlagged deletes the paths of src that have every flag in mask.
 func (e *Entry) removeFlagged(src *Source, mask uint8, release func(*Attrs)) int {
 	n := 0

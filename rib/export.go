@@ -56,6 +56,9 @@ type ExportPolicy struct {
 	// identifier (RFC 7911 ADD-PATH send, negotiated for Family); 0: only the best path,
 	// without identifiers.
 	AddPathSend uint8
+	// LLGR: the peers announced long-lived graceful restart (RFC 9494), so they may be sent
+	// long-lived stale routes (with LLGR_STALE); others are not sent them.
+	LLGR bool
 }
 
 // Options returns the encoding options of the policy's sessions.
@@ -95,6 +98,7 @@ type rewriteKey struct {
 	local      bool
 	external   bool
 	originator [4]byte // the source's router id, when it becomes ORIGINATOR_ID
+	llgrStale  bool    // the path is long-lived stale: LLGR_STALE is added (RFC 9494 §4.3)
 }
 
 // exportCacheMax bounds an Exporter's cache of rewritten sets.
@@ -118,6 +122,7 @@ type Exporter struct {
 	path  []byte
 	clist []byte
 	order []int // scratch: the paths an ADD-PATH policy advertises, best first
+	comm  []byte
 
 	Rewrites int // sets rewritten (cache misses), for tests and diagnostics
 }
@@ -138,7 +143,7 @@ func (x *Exporter) Close() {
 // Export returns the attribute set the policy advertises for p, with one reference for
 // the caller, or nil when the set cannot be exported (it does not decode or re-encode).
 func (x *Exporter) Export(p *Path) *Attrs {
-	k := rewriteKey{in: p.Attrs, local: p.Src.Local, external: p.Src.EBGP}
+	k := rewriteKey{in: p.Attrs, local: p.Src.Local, external: p.Src.EBGP, llgrStale: p.Flags&FlagLLGRStale != 0}
 	if x.pol.reflects(p.Src) {
 		k.reflect = true
 		if !p.Attrs.HasOriginatorID && p.Src.RouterID.Is4() {
@@ -230,6 +235,14 @@ func (x *Exporter) rewrite(k *rewriteKey) *Attrs {
 	}
 	if pol.StripUnknown {
 		a.Unknown = nil
+	}
+	if k.llgrStale && !HasCommunity(in, CommunityLLGRStale) {
+		x.comm = append(append(x.comm[:0], a.Communities...), 0xFF, 0xFF, 0x00, 0x06)
+		if !a.Present.Has(proto.AttrCommunities) {
+			x.comm = x.comm[len(x.comm)-4:]
+		}
+		a.Communities = x.comm
+		a.Present.Set(proto.AttrCommunities)
 	}
 	a.Present.Clear(proto.AttrNextHop)
 	var err error

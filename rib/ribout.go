@@ -278,6 +278,9 @@ func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
 // nil when nothing) and the members it goes to: members less the peer it came from
 // (split horizon) and its originator (RFC 4456 §8).
 func (r *RibOut) exportPath(pi int, b *Path, members PeerSet) (out *Attrs, label Label, targets PeerSet) {
+	if b.Flags&FlagLLGRStale != 0 && !r.Policy.LLGR {
+		return nil, Label{}, PeerSet{} // RFC 9494 §4.3: only to peers that understand LLGR_STALE
+	}
 	targets = members
 	if !b.Src.Local {
 		if s, ok := r.slotOf[b.Src.ID]; ok {

@@ -25,11 +25,12 @@ type OpKind uint8
 
 // Operations on one entry (or, for sweeps, on every entry of a partition).
 const (
-	OpAdd        OpKind = iota + 1 // add or replace Path (by source and path id)
-	OpWithdraw                     // remove the path of Path.Src with id Path.ID
-	OpDropSource                   // sweep: remove every path of Path.Src
-	OpMarkStale                    // sweep: mark every path of Path.Src FlagStale (graceful restart)
-	OpSweepStale                   // sweep: remove the paths of Path.Src still marked FlagStale
+	OpAdd            OpKind = iota + 1 // add or replace Path (by source and path id)
+	OpWithdraw                         // remove the path of Path.Src with id Path.ID
+	OpDropSource                       // sweep: remove every path of Path.Src
+	OpMarkStale                        // sweep: mark every path of Path.Src FlagStale (graceful restart)
+	OpSweepStale                       // sweep: remove the paths of Path.Src still marked FlagStale
+	OpLongLivedStale                   // sweep: stale paths of Path.Src become long-lived stale (RFC 9494)
 )
 
 // Op is one request to a table: a small value copied through the partition queues.
@@ -133,6 +134,13 @@ func (t *Table) SweepStale(ctx context.Context, src *Source) error {
 	return t.sweep(ctx, OpSweepStale, src)
 }
 
+// LongLivedStale turns src's stale paths into long-lived stale ones (RFC 9494 §4.2: its
+// restart timer expired): least preferred, sent with LLGR_STALE to peers that understand it
+// and withdrawn from the others; paths with NO_LLGR go.
+func (t *Table) LongLivedStale(ctx context.Context, src *Source) error {
+	return t.sweep(ctx, OpLongLivedStale, src)
+}
+
 func (t *Table) sweep(ctx context.Context, kind OpKind, src *Source) error {
 	var errs []error
 	for p := 0; p < t.db.Partitions(); p++ {
@@ -203,6 +211,16 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 	case OpMarkStale:
 		if !d.UpdateFlags(op.Path.Src, func(f uint8) uint8 { return f | FlagStale }) {
 			return false
+		}
+	case OpLongLivedStale:
+		src := op.Path.Src
+		changed, n, usable := d.LongLivedStale(src, func(a *Attrs) bool { return HasCommunity(a, CommunityNoLLGR) }, t.attrs.Release)
+		if !changed {
+			return false
+		}
+		if cnt := src.Counters; cnt != nil {
+			cnt.Received.Add(int64(-n))
+			cnt.Accepted.Add(int64(-usable))
 		}
 	case OpSweepStale:
 		src := op.Path.Src
