@@ -481,7 +481,9 @@ func checkRoute(t *testing.T, p netip.Prefix, r routeSeen, a *proto.Attrs) {
 // TestMalformedFramingOverTCP: proto's header seeds that do not frame are sent inside an
 // Established session and get exactly their NOTIFICATION (RFC 4271 §6.1); its OPEN seeds
 // that do not decode are sent as the first message and get theirs (RFC 4271 §6.2, RFC 5492
-// §3, RFC 9072). The bystander is untouched.
+// §3, RFC 9072); its ROUTE-REFRESH seeds that do not decode get theirs (RFC 7313 §5); every
+// NOTIFICATION seed, well formed or not, ends the session without a NOTIFICATION in answer
+// (RFC 4271 §6.4: none is sent for a NOTIFICATION). The bystander is untouched.
 func TestMalformedFramingOverTCP(t *testing.T) {
 	env := newSuiteEnv(t, "127.1.203")
 	n := 0
@@ -522,8 +524,50 @@ func TestMalformedFramingOverTCP(t *testing.T) {
 			expectExactNotification(t, r, perr)
 		})
 	}
-	if n < 10 {
-		t.Fatalf("only %d malformed framing and OPEN seeds", n)
+	for i, s := range loadCorpus(t, "../proto/testdata/fuzz/FuzzRouteRefresh", "") {
+		body := []byte(s.values[0])
+		var rr proto.RouteRefresh
+		perr, ok := proto.AsError(proto.DecodeRouteRefresh(body, &rr))
+		if !ok {
+			continue // well formed: answered or ignored, another test's subject
+		}
+		n++
+		t.Run("route-refresh/"+s.name, func(t *testing.T) {
+			snd := newSender(t, env.srv, fmt.Sprintf("127.1.203.%d", 140+i), opts)
+			defer snd.r.nc.Close()
+			snd.r.send(append(proto.AppendHeader(nil, proto.HeaderLen+len(body), proto.MsgRouteRefresh), body...))
+			expectExactNotification(t, snd.r, perr)
+		})
+	}
+	for i, s := range loadCorpus(t, "../proto/testdata/fuzz/FuzzNotification", "") {
+		body := []byte(s.values[0])
+		msg := append(proto.AppendHeader(nil, proto.HeaderLen+len(body), proto.MsgNotification), body...)
+		n++
+		t.Run("notification/"+s.name, func(t *testing.T) {
+			snd := newSender(t, env.srv, fmt.Sprintf("127.1.203.%d", 160+i), opts)
+			defer snd.r.nc.Close()
+			snd.r.send(msg)
+			if _, _, _, err := proto.NextMessage(msg, proto.MaxMessageLen); err != nil {
+				// Shorter than any NOTIFICATION: the header check (RFC 4271 §6.1) answers
+				// before the message is known to be one.
+				perr, _ := proto.AsError(err)
+				expectExactNotification(t, snd.r, perr)
+				return
+			}
+			for range 1000 {
+				typ, _, err := snd.r.read(waitLimit)
+				if err != nil {
+					break // closed, nothing said
+				}
+				if typ == proto.MsgNotification {
+					t.Fatal("a NOTIFICATION was answered with one")
+				}
+			}
+			waitState(t, env.srv, snd.addr, Active)
+		})
+	}
+	if n < 15 {
+		t.Fatalf("only %d malformed framing, OPEN, ROUTE-REFRESH and NOTIFICATION seeds", n)
 	}
 	env.intact(t, "127.1.203.3")
 }
