@@ -210,7 +210,7 @@ func DescribeSize(w string, p gen.Params) string {
 	var s string
 	switch w {
 	case "converge", "churn", "storm":
-		s = fmt.Sprintf("%d speakers × %d prefixes (overlap %.0f%%, IPv6 %.0f%%) → %d receivers", p.Speakers, p.Prefixes, 100*p.Overlap, 100*p.IPv6, p.Receivers)
+		s = fmt.Sprintf("%s × %d prefixes (overlap %.0f%%, IPv6 %.0f%%) → %s", count(p.Speakers, "speaker"), p.Prefixes, 100*p.Overlap, 100*p.IPv6, count(p.Receivers, "receiver"))
 		if w == "churn" {
 			s += fmt.Sprintf("; then %.0f%% re-announced, %.0f%% withdrawn", 100*p.Reannounce, 100*p.Withdraw)
 			if p.Rate > 0 {
@@ -225,23 +225,31 @@ func DescribeSize(w string, p gen.Params) string {
 		if p.MRTFile != "" {
 			src = "the table of " + filepath.Base(p.MRTFile)
 		}
-		s = fmt.Sprintf("1 speaker with %s → %d receivers", src, p.Receivers)
+		s = fmt.Sprintf("1 speaker with %s → %s", src, count(p.Receivers, "receiver"))
 	case "ixp":
 		s = fmt.Sprintf("%d members × %d prefixes, every member a receiver", p.Speakers, p.Prefixes)
 	case "replay":
-		peer := p.MRTPeer
-		if peer == "" {
-			peer = "the first"
+		peer := "peer " + p.MRTPeer
+		if p.MRTPeer == "" {
+			peer = "first peer"
 		}
-		s = fmt.Sprintf("replay of %s (peer %s", filepath.Base(p.MRTFile), peer)
+		s = fmt.Sprintf("replay of %s (%s", filepath.Base(p.MRTFile), peer)
 		if p.MRTMax > 0 {
-			s += fmt.Sprintf(", first %d routes or messages", p.MRTMax)
+			s += fmt.Sprintf(", at most %d routes/messages", p.MRTMax)
 		}
-		s += fmt.Sprintf(") → %d receivers, speed %g (0: full speed)", p.Receivers, p.Speed)
+		s += fmt.Sprintf(") → %s, speed %g (0: full speed)", count(p.Receivers, "receiver"), p.Speed)
 	case "latency":
 		s = fmt.Sprintf("1 speaker → 1 receiver, %d prefixes, rate %g/s (0: full speed)", p.Prefixes, p.Rate)
 	}
 	return s
+}
+
+// count says "1 receiver" or "2 receivers".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func uniq(xs []string) []string {
