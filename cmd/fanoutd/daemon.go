@@ -70,8 +70,9 @@ func peerConfig(c *config.Config, n *config.Neighbor) bgp.PeerConfig {
 		AdminDown:     n.AdminDown,
 		AuthPassword:  n.AuthPassword,
 		GracefulRestart: bgp.GracefulRestartConfig{
-			Enabled:     n.GracefulRestart.Enabled,
-			RestartTime: n.GracefulRestart.RestartTime,
+			Enabled:      n.GracefulRestart.Enabled,
+			RestartTime:  n.GracefulRestart.RestartTime,
+			Notification: n.GracefulRestart.NotificationEnabled,
 		},
 	}
 	if n.Timers.HoldTime == 0 {
@@ -89,6 +90,10 @@ func peerConfig(c *config.Config, n *config.Neighbor) bgp.PeerConfig {
 			continue
 		}
 		pc.Families = append(pc.Families, fam)
+		if ll := af.LongLivedGracefulRestart; ll.Enabled && n.GracefulRestart.LongLivedEnabled {
+			pc.GracefulRestart.LongLived = append(pc.GracefulRestart.LongLived,
+				proto.GRFamily{Family: fam, StaleTime: uint32(ll.RestartTime / time.Second)})
+		}
 		if af.AddPaths.Receive || n.AddPaths.Receive {
 			pc.AddPathReceive = append(pc.AddPathReceive, fam)
 		}
@@ -125,6 +130,8 @@ type options struct {
 	level *zap.AtomicLevel // the process's log level, which SetLogLevel changes; nil: fixed
 	tls   *tls.Config      // the API's TLS; nil: plain TCP
 	pprof bool             // mount net/http/pprof on the metrics listener
+	// restarting: this start is a graceful restart of fanout (-r; restart.go).
+	restarting bool
 	// kernel, when set, gives network instances this kernel per namespace instead of
 	// netlink (tests).
 	kernel func(netns string) (netinst.Kernel, error)
@@ -152,15 +159,21 @@ func startWith(c *config.Config, log *zap.Logger, o options) (*daemon, error) {
 	d := &daemon{log: log, sched: s, cancel: cancel}
 	d.rib, err = bgp.NewRIB(ctx, s, log.Named("rib"), bgp.RIBConfig{
 		LocalAS: c.Global.AS, RouterID: c.Global.RouterID, Partitions: c.Fanout.Partitions,
+		Pacing: bgp.PacingConfig{MaxWalks: c.Fanout.Sync.MaxConcurrentWalks, MaxDelay: c.Fanout.Sync.MaxStartDelay},
 	})
 	if err != nil {
 		d.stop(context.Background())
 		return nil, err
 	}
-	d.srv, err = bgp.New(serverConfig(c), bgp.Deps{Logger: log.Named("bgp"), Scheduler: s, Routing: d.rib})
+	sc := serverConfig(c)
+	sc.Restarting = o.restarting
+	d.srv, err = bgp.New(sc, bgp.Deps{Logger: log.Named("bgp"), Scheduler: s, Routing: d.rib})
 	if err != nil {
 		d.stop(context.Background())
 		return nil, err
+	}
+	if o.restarting {
+		deferExport(c, d.rib, d.srv)
 	}
 	for i := range c.Neighbors {
 		if err := d.srv.AddPeer(peerConfig(c, &c.Neighbors[i])); err != nil {

@@ -70,6 +70,7 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 	tlsClientCA := fs.String("tls-client-ca-file", "", "CA `file` (PEM) that API clients' certificates must chain to: mutual TLS; empty: clients are not authenticated")
 	pprof := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on fanout.http-address (loopback by default)")
 	apiHosts := fs.String("api-hosts", "", "gRPC API (GoBGP v3) listen `address:port`, overriding fanout.grpc-address (default 127.0.0.1:50051)")
+	restarting := fs.Bool("r", false, "this start is a graceful restart (as gobgpd's -r): announce Restart State and hold back export until the graceful-restart neighbors' End-of-RIB or their deferral-time (RFC 4724 4.1)")
 	var reconcile *time.Duration
 	fs.Func("route-reconcile-interval", "how often network instances compare their kernel routes with what they installed and repair the difference, as a `duration` (\"30s\"); 0 disables; overrides fanout.route-reconcile-interval (default 60s)", func(v string) error {
 		d, err := time.ParseDuration(v)
@@ -119,6 +120,7 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 		c.Fanout.GRPCAddress = ap
 	}
 	var o options
+	o.restarting = *restarting
 	if *useTLS {
 		if o.tls, err = api.LoadTLS(*tlsCert, *tlsKey, *tlsClientCA); err != nil {
 			fmt.Fprintf(stderr, "fanoutd: -tls: %v\n", err)
