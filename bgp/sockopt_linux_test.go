@@ -117,3 +117,39 @@ func TestGTSMOnLoopback(t *testing.T) {
 	ok.handshake(65010, "10.0.0.41", 90, nil)
 	waitState(t, s, addr("127.1.201.41"), Established)
 }
+
+// TestMD5AndGTSMIPv6AndDualStack: the IPv6 forms of the options (an IPv6 key, the hop
+// limit and IPV6_MINHOPCOUNT) on ::1, and an IPv4 peer's key on a dual-stack [::] listener,
+// where the kernel names the peer by its IPv4-mapped address (fanoutd listens on [::] when
+// no local address is configured).
+func TestMD5AndGTSMIPv6AndDualStack(t *testing.T) {
+	s6 := startServer(t, ServerConfig{AS: 65000, RouterID: addr("10.0.0.1"), ListenAddrs: []netip.Addr{addr("::1")}},
+		Deps{Routing: newTestRouting()})
+	addPeer(t, s6, PeerConfig{Addr: addr("::1"), PeerAS: 65010, Passive: true, IdleHoldTime: -1, AuthPassword: "v6-key", TTLSecurity: 255})
+	to := s6.ListenAddrs()[0]
+	if nc, err := dialWith("::1", to, sockOpts{ttl: 255}, 300*time.Millisecond); err == nil {
+		nc.Close()
+		t.Fatal("IPv6 connection without the key established")
+	}
+	nc, err := dialWith("::1", to, sockOpts{md5: "v6-key", ttl: 255}, waitLimit)
+	if err != nil {
+		t.Fatalf("IPv6 with the key: %v", err)
+	}
+	rawFrom(t, nc).handshake(65010, "10.0.0.2", 90, nil)
+	waitState(t, s6, addr("::1"), Established)
+
+	dual := startServer(t, ServerConfig{AS: 65000, RouterID: addr("10.0.0.1"), ListenAddrs: []netip.Addr{netip.IPv6Unspecified()}},
+		Deps{Routing: newTestRouting()})
+	addPeer(t, dual, PeerConfig{Addr: addr("127.1.201.60"), PeerAS: 65010, Passive: true, IdleHoldTime: -1, AuthPassword: "mapped"})
+	to4 := netip.AddrPortFrom(addr("127.1.201.61"), dual.ListenAddrs()[0].Port())
+	if nc, err := dialWith("127.1.201.60", to4, sockOpts{md5: "other"}, 300*time.Millisecond); err == nil {
+		nc.Close()
+		t.Fatal("IPv4 connection to a dual-stack listener with a wrong key established")
+	}
+	nc, err = dialWith("127.1.201.60", to4, sockOpts{md5: "mapped"}, waitLimit)
+	if err != nil {
+		t.Fatalf("IPv4 to a dual-stack listener with the key: %v", err)
+	}
+	rawFrom(t, nc).handshake(65010, "10.0.0.3", 90, nil)
+	waitState(t, dual, addr("127.1.201.60"), Established)
+}
