@@ -341,7 +341,7 @@ func TestListPath(t *testing.T) {
 	_, err = f.listPath(&apipb.ListPathRequest{TableType: apipb.TableType_GLOBAL})
 	wantCode(t, err, codes.InvalidArgument, "family")
 	_, err = f.listPath(&apipb.ListPathRequest{TableType: apipb.TableType_VRF, Name: "red", Family: ipv4UC})
-	wantCode(t, err, codes.Unimplemented, "VRF")
+	wantCode(t, err, codes.Unknown, "vrf red not found")
 
 	tb, err := f.c.GetTable(f.ctx, &apipb.GetTableRequest{TableType: apipb.TableType_GLOBAL, Family: ipv6UC})
 	if err != nil || tb.NumDestination != 12 || tb.NumPath != 12 || tb.NumAccepted != 12 {

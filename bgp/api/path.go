@@ -74,7 +74,9 @@ func (s *Service) ListPath(req *apipb.ListPathRequest, stream apipb.GobgpApi_Lis
 	case apipb.TableType_LOCAL:
 		return status.Error(codes.Unimplemented, "ListPath of a route-server client's local RIB is not implemented")
 	case apipb.TableType_VRF:
-		return status.Error(codes.Unimplemented, "ListPath of a VRF is not implemented: this build has no VRFs")
+		// This build has no VRFs, so every name is unknown; the answer is gobgpd's for an
+		// unknown VRF (code and words), which the CLI prints as it is.
+		return status.Errorf(codes.Unknown, "vrf %s not found", req.GetName())
 	default:
 		return status.Errorf(codes.InvalidArgument, "ListPath: unknown table type %d", req.GetTableType())
 	}

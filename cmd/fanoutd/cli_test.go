@@ -70,6 +70,8 @@ func TestCLIAgainstDaemon(t *testing.T) {
     peer-as = 65000
   [neighbors.timers.config]
     connect-retry = 1
+  [neighbors.route-server.config]
+    route-server-client = true
   [neighbors.transport.config]
     remote-port = %d
 [[neighbors]]
@@ -176,6 +178,17 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		t.Fatalf("gobgp against gobgpd: %v: %s", err, out)
 	}
 
+	gobgpd := func(args ...string) string {
+		t.Helper()
+		cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+		defer ccancel()
+		out, err := exec.CommandContext(cctx, cli, append([]string{"-u", host, "-p", gAPI}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("gobgp against gobgpd %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+
 	// The generated speaker announces 10.1.0.0/24 and 2001:db8:1::/48.
 	sp, err := gen.Dial(ctx, gen.SessionConfig{Name: "speaker", Local: sAddr, Remote: netip.AddrPortFrom(fAddr, fPort),
 		AS: 65010, PeerAS: 65001, IPv6: true, Table: gen.NewTable(false, gen.CheckRouteServer)}, time.Second)
@@ -219,7 +232,7 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	t.Logf("gobgp neighbor:\n%s", out)
 
 	out = gobgp("neighbor", "127.1.32.1")
-	want("neighbor 127.1.32.1", out, `^BGP neighbor is 127\.1\.32\.1, remote AS 65000$`, `remote router ID 10\.0\.0\.100`,
+	want("neighbor 127.1.32.1", out, `^BGP neighbor is 127\.1\.32\.1, remote AS 65000, route-server-client$`, `remote router ID 10\.0\.0\.100`,
 		`BGP state = ESTABLISHED, up for`, `Local address is 127\.1\.32\.2, local ASN: 65001`, `Hold time is 9, keepalive interval is 3 seconds`,
 		`^\s+Received:\s+1$`, `^\s+Accepted:\s+1$`, `^\s+Updates:\s+\d+\s+[1-9]\d*$`, `multiprotocol:`, `ipv4-unicast:\s+advertised and received`)
 	t.Logf("gobgp neighbor 127.1.32.1:\n%s", out)
@@ -245,7 +258,7 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	want("global rib 10.99.0.5", gobgp("global", "rib", "10.99.0.5"), `^\*>\s+10\.99\.0\.0/24`)
 	want("global rib 10.98.0.0/24", gobgp("global", "rib", "10.98.0.0/24"), `^Network not in table$`)
 	out = gobgp("global", "rib", "summary")
-	want("global rib summary", out, `^Table afi:AFI_IP safi:SAFI_UNICAST$`, `^Destination: 2, Path: 2$`)
+	want("global rib summary", out, `^Table afi:AFI_IP\s+safi:SAFI_UNICAST$`, `^Destination: 2, Path: 2$`)
 	out = gobgp("neighbor", "127.1.32.1", "adj-in")
 	want("neighbor 127.1.32.1 adj-in", out, `^\s+ID\s+Network\s+Next Hop`, `^\s+0\s+10\.99\.0\.0/24\s+198\.18\.0\.1\s+65000\s+`)
 	if strings.Contains(out, "10.1.0.0") {
@@ -253,18 +266,55 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	}
 	t.Logf("gobgp neighbor 127.1.32.1 adj-in:\n%s", out)
 
-	// VRFs: there are none, and a VRF's table says why it cannot be shown.
-	if out := gobgp("vrf"); strings.TrimSpace(out) != "" && !regexp.MustCompile(`^\s*Name\s+RD`).MatchString(out) {
-		t.Errorf("gobgp vrf: %q", out)
+	// Adj-RIB-Out: what fanout sends gobgpd (a route-server client: the speaker's IPv4 route
+	// with its next hop and AS path unchanged) and nothing of gobgpd's own route back to it.
+	out = gobgp("neighbor", "127.1.32.1", "adj-out")
+	want("neighbor 127.1.32.1 adj-out", out, `^\s+ID\s+Network\s+Next Hop\s+AS_PATH\s+AttrsFiltered$`,
+		`^\s+0\s+10\.1\.0\.0/24\s+198\.18\.0\.10\s+65010 65020\s+\[\{Origin: i\}\]not filtered$`)
+	if strings.Contains(out, "10.99.0.0") {
+		t.Errorf("adj-out of 127.1.32.1 shows its own route:\n%s", out)
 	}
-	if out := run(false, "vrf", "red", "rib"); !strings.Contains(out, "no VRFs") {
-		t.Errorf("gobgp vrf red rib: %s", out)
+	t.Logf("gobgp neighbor 127.1.32.1 adj-out:\n%s", out)
+	out = gobgp("neighbor", "127.1.32.10", "adj-out", "-a", "ipv6")
+	if strings.Contains(out, "2001:db8:1::/48") {
+		t.Errorf("adj-out of 127.1.32.10 shows its own route:\n%s", out)
 	}
+	want("neighbor 127.1.32.1 (advertised)", gobgp("neighbor", "127.1.32.1"), `^\s+Advertised:\s+1$`)
+	run(false, "neighbor", "127.1.32.99", "adj-out")
 
-	// Adj-RIB-Out needs the export side, which this build does not have: the CLI says so.
-	if out := run(false, "neighbor", "127.1.32.1", "adj-out"); !strings.Contains(out, "adj-out is not implemented") {
-		t.Errorf("gobgp neighbor 127.1.32.1 adj-out: %s", out)
+	// The same routes seen from both ends: fanout's Adj-RIB-Out toward gobgpd is gobgpd's
+	// Adj-RIB-In from fanout, and gobgpd's Adj-RIB-Out toward fanout is fanout's Adj-RIB-In
+	// from gobgpd; each table's header is the one gobgpd prints for that table.
+	sameRoutes(t, "fanout adj-out / gobgpd adj-in", gobgp("neighbor", "127.1.32.1", "adj-out"), gobgpd("neighbor", "127.1.32.2", "adj-in"))
+	sameRoutes(t, "fanout adj-in / gobgpd adj-out", gobgp("neighbor", "127.1.32.1", "adj-in"), gobgpd("neighbor", "127.1.32.2", "adj-out"))
+	sameHeader(t, "adj-out", gobgp("neighbor", "127.1.32.1", "adj-out"), gobgpd("neighbor", "127.1.32.2", "adj-out"))
+	sameHeader(t, "adj-in", gobgp("neighbor", "127.1.32.1", "adj-in"), gobgpd("neighbor", "127.1.32.2", "adj-in"))
+	sameHeader(t, "neighbor", gobgp("neighbor"), gobgpd("neighbor"))
+	sameLabels(t, "neighbor <addr>", gobgp("neighbor", "127.1.32.1"), gobgpd("neighbor", "127.1.32.2"))
+	// VRFs: neither has any; the list and an unknown VRF's table read as gobgpd's do.
+	if ours, theirs := gobgp("vrf"), gobgpd("vrf"); ours != theirs {
+		t.Errorf("gobgp vrf: fanout %q, gobgpd %q", ours, theirs)
 	}
+	gvrf := func(c string) string {
+		cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+		defer ccancel()
+		out, err := exec.CommandContext(cctx, cli, "-u", host, "-p", gAPI, "vrf", c, "rib").CombinedOutput()
+		if err == nil {
+			t.Errorf("gobgp vrf red rib against gobgpd: no error: %s", out)
+		}
+		return string(out)
+	}
+	if ours, theirs := run(false, "vrf", "red", "rib"), gvrf("red"); ours != theirs {
+		t.Errorf("gobgp vrf red rib: fanout %q, gobgpd %q", ours, theirs)
+	}
+	// The speaker's route as fanout and gobgpd (which fanout sent it to, unchanged) hold it:
+	// the same line in global rib, apart from its age.
+	ages := regexp.MustCompile(`\d\d:\d\d:\d\d`)
+	ours, theirs := ages.ReplaceAllString(gobgp("global", "rib", "10.1.0.0/24"), "AGE"), ages.ReplaceAllString(gobgpd("global", "rib", "10.1.0.0/24"), "AGE")
+	if ours != theirs {
+		t.Errorf("global rib 10.1.0.0/24 differs:\nfanout:\n%s\ngobgpd:\n%s", ours, theirs)
+	}
+	t.Logf("gobgp global rib 10.1.0.0/24, the same from fanout and gobgpd:\n%s", ours)
 
 	// Local routes: add, see, delete.
 	gobgp("global", "rib", "add", "10.50.0.0/24", "nexthop", "192.0.2.9", "med", "7")
@@ -278,20 +328,12 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	want("global rib -a ipv6 2001:db8:50::/48", gobgp("global", "rib", "-a", "ipv6", "2001:db8:50::/48"), `^\*>\s+2001:db8:50::/48\s+2001:db8::9\s+`)
 	// The same route added to gobgpd (whose session with fanout is IPv4 only, so it stays
 	// there) shows the same line in both, apart from its age.
-	gobgpd := func(args ...string) string {
-		t.Helper()
-		cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
-		defer ccancel()
-		out, err := exec.CommandContext(cctx, cli, append([]string{"-u", host, "-p", gAPI}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("gobgp against gobgpd %v: %v: %s", args, err, out)
-		}
-		return string(out)
-	}
+	// The same route added to gobgpd (whose session with fanout is IPv4 only, so it stays
+	// there) shows the same line in both, apart from its age.
 	gobgpd("global", "rib", "add", "-a", "ipv6", "2001:db8:50::/48", "nexthop", "2001:db8::9", "med", "3", "community", "65001:9")
 	gobgp("global", "rib", "add", "-a", "ipv6", "2001:db8:50::/48", "nexthop", "2001:db8::9", "med", "3", "community", "65001:9")
 	age := regexp.MustCompile(`\d\d:\d\d:\d\d`)
-	var theirs, ours string
+	theirs, ours = "", ""
 	waitFor(t, "the same route in gobgpd and fanout", func() bool {
 		theirs = age.ReplaceAllString(gobgpd("global", "rib", "-a", "ipv6", "2001:db8:50::/48"), "AGE")
 		ours = age.ReplaceAllString(gobgp("global", "rib", "-a", "ipv6", "2001:db8:50::/48"), "AGE")
@@ -352,16 +394,19 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		t.Errorf("deleted neighbor still listed:\n%s", out)
 	}
 
-	// Soft reset inbound asks gobgpd to resend; outbound is not implemented and says so.
+	// Soft reset inbound asks gobgpd to resend; outbound re-sends gobgpd what it holds.
 	before, _ := d.srv.Peer(gAddr)
 	gobgp("neighbor", "127.1.32.1", "softresetin")
 	after, _ := d.srv.Peer(gAddr)
 	if after.Counters.MsgOut[proto.MsgRouteRefresh] <= before.Counters.MsgOut[proto.MsgRouteRefresh] {
 		t.Error("softresetin sent no ROUTE-REFRESH")
 	}
-	if out := run(false, "neighbor", "127.1.32.1", "softresetout"); !strings.Contains(out, "soft reset outbound") {
-		t.Errorf("softresetout: %s", out)
-	}
+	gobgp("neighbor", "127.1.32.1", "softresetout")
+	waitFor(t, "the routes re-sent after softresetout", func() bool {
+		st, _ := d.srv.Peer(gAddr)
+		return st.Counters.MsgOut[proto.MsgUpdate] > after.Counters.MsgOut[proto.MsgUpdate]
+	})
+	sameRoutes(t, "fanout adj-out / gobgpd adj-in after softresetout", gobgp("neighbor", "127.1.32.1", "adj-out"), gobgpd("neighbor", "127.1.32.2", "adj-in"))
 
 	// Disable, enable, shutdown: the state column follows, and the session comes back.
 	established := func() bool { st, _ := d.srv.Peer(gAddr); return st.State == bgp.Established }
@@ -386,6 +431,87 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	})
 	if _, err := os.Stat(cli); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// routeRow parses a route line of the CLI's rib tables (global, adj-in, adj-out): network,
+// next hop, AS path and attributes, leaving out what legitimately differs between two
+// speakers holding the same route: the best mark, the path identifier (each speaker numbers
+// its own paths), the age, and the filtered column.
+var routeRow = regexp.MustCompile(`^\s*(?:\*>\s+)?(?:\d+\s+)?(\S+/\d+)\s+(\S+)\s+(.*?)\s*(?:(?:\d+d )?\d\d:\d\d:\d\d\s+)?(\[.*\])(?:not filtered|filtered)?$`)
+
+func routeRows(out string) []string {
+	var rows []string
+	for _, l := range strings.Split(out, "\n") {
+		if m := routeRow.FindStringSubmatch(l); m != nil {
+			rows = append(rows, strings.Join([]string{m[1], m[2], m[3], m[4]}, " | "))
+		}
+	}
+	return rows
+}
+
+// sameRoutes fails unless ours (fanout's CLI output) and theirs (gobgpd's) list the same
+// routes line for line (see routeRow), and at least one.
+func sameRoutes(t *testing.T, what, ours, theirs string) {
+	t.Helper()
+	o, g := routeRows(ours), routeRows(theirs)
+	if len(o) == 0 || strings.Join(o, "\n") != strings.Join(g, "\n") {
+		t.Errorf("%s: fanout and gobgpd differ:\nfanout:\n%s\ngobgpd:\n%s", what, ours, theirs)
+		return
+	}
+	t.Logf("%s: the same routes:\n%s", what, strings.Join(o, "\n"))
+}
+
+// sameHeader fails unless the first lines of ours and theirs have the same columns.
+func sameHeader(t *testing.T, what, ours, theirs string) {
+	t.Helper()
+	first := func(s string) string {
+		l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+		return strings.Join(strings.Fields(l), " ")
+	}
+	if first(ours) != first(theirs) {
+		t.Errorf("%s: header differs: fanout %q, gobgpd %q", what, first(ours), first(theirs))
+	}
+}
+
+// sameLabels fails unless every "label:" line gobgpd prints for a neighbor (the sections and
+// counters of `gobgp neighbor <addr>`) is printed by fanout too, in the same order; values
+// (addresses, ids, times, counts) legitimately differ, and so does the list of capabilities
+// (each daemon announces its own).
+func sameLabels(t *testing.T, what, ours, theirs string) {
+	t.Helper()
+	labels := func(s string) []string {
+		var out []string
+		caps := false
+		for _, l := range strings.Split(s, "\n") {
+			k, _, ok := strings.Cut(l, ":")
+			k = strings.TrimSpace(k)
+			switch k {
+			case "Neighbor capabilities":
+				caps = true
+			case "Message statistics":
+				caps = false
+			}
+			if caps {
+				continue
+			}
+			if ok && k != "" && !strings.ContainsAny(k, "0123456789") && len(k) < 40 {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	o, g := labels(ours), labels(theirs)
+	i := 0
+	for _, k := range g {
+		for i < len(o) && o[i] != k {
+			i++
+		}
+		if i == len(o) {
+			t.Errorf("%s: fanout does not print %q as gobgpd does:\nfanout:\n%s\ngobgpd:\n%s", what, k, ours, theirs)
+			return
+		}
+		i++
 	}
 }
 
