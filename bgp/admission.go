@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/fanoutd/fanout/proto"
 )
 
 // AdmissionConfig bounds incoming connection attempts before any BGP is spoken: a source
@@ -180,7 +182,15 @@ func (s *Server) handleAccepted(nc net.Conn) {
 	t, why := s.admit.admit(remote)
 	if t == nil {
 		s.log.Debug("connection refused", zap.Stringer("remote", nc.RemoteAddr()), zap.String("reason", why))
-		nc.Close()
+		s.mu.Lock()
+		known := s.peers[remote] != nil
+		s.mu.Unlock()
+		if known {
+			// A configured peer is told why (Cease / Connection Rejected); a stranger is not.
+			refuseConn(nc, proto.SubConnectionRejected, why)
+		} else {
+			nc.Close()
+		}
 		return
 	}
 	s.mu.Lock()

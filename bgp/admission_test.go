@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,9 +104,10 @@ func TestAdmissionSourcesBounded(t *testing.T) {
 	}
 }
 
-// TestAdmissionOverTCP: a source that connects in a loop is refused past its burst (the
-// socket closes without a word); connections held open without an OPEN count against the
-// cap until one reaches Established.
+// TestAdmissionOverTCP: a source that connects in a loop is refused past its burst (an
+// unknown source's socket closes without a word); connections held open without an OPEN
+// count against the cap until one reaches Established; a configured peer refused for a
+// limit is told why.
 func TestAdmissionOverTCP(t *testing.T) {
 	s := startServer(t, ServerConfig{AS: 65000, RouterID: addr("10.0.0.1"), ListenAddrs: []netip.Addr{addr("127.1.200.1")},
 		Admission: AdmissionConfig{PerSourceBurst: 3, PerSourceInterval: time.Hour, MaxUnestablished: 2}},
@@ -113,15 +115,24 @@ func TestAdmissionOverTCP(t *testing.T) {
 	for i := 2; i <= 4; i++ {
 		addPeer(t, s, PeerConfig{Addr: addr(fmt.Sprintf("127.1.200.%d", i)), PeerAS: 65010, Passive: true, IdleHoldTime: -1})
 	}
-	closedSilently := func(r *rawPeer) bool {
-		r.nc.SetReadDeadline(time.Now().Add(waitLimit))
-		n, err := r.nc.Read(make([]byte, 64))
-		return n == 0 && err == io.EOF
+	// refused: the connection is closed, at most after a Cease / Connection Rejected
+	// (RFC 4486 §4); no OPEN.
+	refused := func(r *rawPeer) bool {
+		typ, body, err := r.read(waitLimit)
+		if err != nil {
+			return err == io.EOF
+		}
+		var n proto.Notification
+		if typ != proto.MsgNotification || proto.DecodeNotification(body, &n) != nil || n.Code != proto.CodeCease || n.Subcode != proto.SubConnectionRejected {
+			return false
+		}
+		_, _, err = r.read(waitLimit)
+		return err == io.EOF
 	}
 	// An unknown source reconnecting: three attempts reach the lookup, the rest do not.
 	for range 5 {
 		r := dialRaw(t, "127.1.200.99", s.ListenAddrs()[0], 0)
-		if !closedSilently(r) {
+		if !refused(r) {
 			t.Fatal("unknown source: connection not closed")
 		}
 	}
@@ -133,8 +144,10 @@ func TestAdmissionOverTCP(t *testing.T) {
 	r3 := dialRaw(t, "127.1.200.3", s.ListenAddrs()[0], 0)
 	eventually(t, "two unestablished", func() bool { return s.AdmissionStats().Unestablished == 2 })
 	r4 := dialRaw(t, "127.1.200.4", s.ListenAddrs()[0], 0)
-	if !closedSilently(r4) {
-		t.Fatal("third unestablished connection not refused")
+	// A configured peer is told why: Cease / Connection Rejected with a communication.
+	if n := r4.expectNotification(waitLimit); n.Code != proto.CodeCease || n.Subcode != proto.SubConnectionRejected ||
+		!strings.Contains(string(n.Data), "fanout: ") {
+		t.Fatalf("third unestablished connection refused with %v (data %q)", n.String(), n.Data)
 	}
 	if st := s.AdmissionStats(); st.OverCap != 1 {
 		t.Fatalf("over the cap: %+v", st)

@@ -362,8 +362,15 @@ func (l *peerLoop) onIncoming(nc net.Conn, t *admitTicket) {
 // refuse answers a connection no session takes with a Cease and closes it.
 func (l *peerLoop) refuse(nc net.Conn, sub uint8, why string) {
 	l.log.Info("connection refused", zap.Stringer("remote", nc.RemoteAddr()), zap.String("reason", why))
-	// A fresh socket always has room for these 21 bytes: the write does not block.
-	nc.Write(proto.AppendNotification(nil, &proto.Notification{Code: proto.CodeCease, Subcode: sub}, proto.MaxMessageLen))
+	refuseConn(nc, sub, why)
+}
+
+// refuseConn answers a connection fanout will not take with a Cease of subcode sub whose
+// data says why in the form of an RFC 9003 shutdown communication, and closes it. A fresh
+// socket always has room for the few bytes: the write does not block.
+func refuseConn(nc net.Conn, sub uint8, why string) {
+	n := proto.ShutdownNotification(sub, "fanout: "+why)
+	nc.Write(proto.AppendNotification(nil, &n, proto.MaxMessageLen))
 	nc.Close()
 }
 
