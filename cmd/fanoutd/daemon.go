@@ -46,9 +46,8 @@ func serverConfig(c *config.Config) bgp.ServerConfig {
 // key, so that nothing an operator configured is silently ignored.
 func unsupported(c *config.Config) error {
 	var errs []error
-	if len(c.DynamicNeighbors) > 0 {
-		errs = append(errs, errors.New("dynamic-neighbors: not supported by this build"))
-	}
+	// Nothing the configuration accepts is refused by this build (dynamic-neighbors are
+	// served since the bgp server accepts them: groups.go).
 	return errors.Join(errs...)
 }
 
@@ -180,6 +179,10 @@ func startWith(c *config.Config, log *zap.Logger, o options) (*daemon, error) {
 			d.stop(context.Background())
 			return nil, fmt.Errorf("neighbors[%d] (%s): %w", i, c.Neighbors[i].Address, err)
 		}
+	}
+	if err := syncGroups(d.srv, nil, c); err != nil { // peer-groups and dynamic-neighbors (groups.go)
+		d.stop(context.Background())
+		return nil, err
 	}
 	if err := d.srv.Start(); err != nil {
 		d.stop(context.Background())

@@ -144,6 +144,10 @@ func (r *reloader) reload() error {
 		add(a)
 		added = append(added, a.String())
 	}
+	if err := syncGroups(r.d.srv, r.cur, next); err != nil { // groups.go
+		errs = append(errs, err)
+		log.Error("reload: peer groups and dynamic neighbors", zap.Error(err))
+	}
 	var live []string
 	for _, fc := range delta.Live {
 		live = append(live, fmt.Sprintf("%s: %s -> %s", fc.Key, fc.Old, fc.New))

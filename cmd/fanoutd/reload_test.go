@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/fanoutd/fanout/bench/gen"
 	"github.com/fanoutd/fanout/bench/targets"
 	"github.com/fanoutd/fanout/bgp"
@@ -241,9 +243,9 @@ func TestRunReloadsOnSIGHUP(t *testing.T) {
 	}
 }
 
-// A file asking for a feature this build does not have is refused by key before anything
-// is touched (no daemon is needed to show it).
-func TestReloadRefusesUnsupported(t *testing.T) {
+// A reload that adds a peer group and a dynamic-neighbor range applies them to the server
+// (no session is touched; no running daemon is needed to show it).
+func TestReloadAddsDynamicNeighbors(t *testing.T) {
 	fAddr := netip.MustParseAddr("127.1.38.1")
 	p := writeConfig(t, reloadConfig(fAddr, 1790, 50051, 65000, "127.1.38.10", "90"))
 	c, err := config.Load(p)
@@ -255,13 +257,17 @@ func TestReloadRefusesUnsupported(t *testing.T) {
 		"[[dynamic-neighbors]]\n  [dynamic-neighbors.config]\n    prefix = \"198.51.100.128/25\"\n    peer-group = \"clients\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	srv, err := bgp.New(serverConfig(c), bgp.Deps{Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out safeBuffer
 	log, _, _ := newLogger("info", &out)
-	r := &reloader{log: log, path: p, cur: c}
-	if err := r.reload(); err == nil || !strings.Contains(err.Error(), "dynamic-neighbors") {
-		t.Fatalf("reload error %v", err)
+	r := &reloader{log: log, path: p, cur: c, d: &daemon{srv: srv}}
+	if err := r.reload(); err != nil {
+		t.Fatalf("reload: %v; log:\n%s", err, out.String())
 	}
-	if r.cur != c || !strings.Contains(out.String(), "reload refused") {
-		t.Fatalf("refused reload replaced the running configuration; log:\n%s", out.String())
+	if rs := srv.DynamicRanges(); len(rs) != 1 || rs[0].Group != "clients" || len(srv.PeerGroups()) != 1 {
+		t.Fatalf("ranges %v, groups %v", rs, srv.PeerGroups())
 	}
 }
