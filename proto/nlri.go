@@ -144,29 +144,50 @@ func (it *NLRIIter) next(n *NLRI) bool {
 		return false
 	}
 	switch it.plain {
-	case 4:
-		w, bits, st := it.r.prefix4Tail()
-		if st != PrefixOK {
-			it.err = prefixErr(st)
-			return false
-		}
-		n.Prefix = netip.PrefixFrom(addrFromWire(w), int(bits))
-	case 16:
-		hi, lo, bits, st := it.r.prefix16()
-		if st != PrefixOK {
-			it.err = prefixErr(st)
-			return false
-		}
-		n.Prefix = netip.PrefixFrom(addrFromWords(hi, lo), int(bits))
-	default:
+	case 0:
 		if err := decodeNLRI(&it.r, it.fam, it.addPath, n); err != nil {
 			it.err = err
 			return false
 		}
 		return true
+	case 16:
+		p, st := it.r.Prefix16()
+		if st != PrefixOK {
+			it.err = prefixErr(st)
+			return false
+		}
+		n.Prefix = p
+		n.clearExtras()
+		return true
+	}
+	w, hi, lo, bits, ok := it.nextPlain()
+	if !ok {
+		return false
+	}
+	if it.plain == 4 {
+		n.Prefix = netip.PrefixFrom(addrFromWire(w), int(bits))
+	} else {
+		n.Prefix = netip.PrefixFrom(addrFromWords(hi, lo), int(bits))
 	}
 	n.clearExtras()
 	return true
+}
+
+// nextPlain reads a unicast prefix without path identifier the slow way (next and
+// nextRaw): an IPv4 word in prefixWord4's form, or the two IPv6 words. It records the
+// error and reports false for a malformed entry.
+func (it *NLRIIter) nextPlain() (w uint32, hi, lo uint64, bits uint, ok bool) {
+	var st PrefixStatus
+	if it.plain == 4 {
+		w, bits, st = it.r.prefix4Tail()
+	} else {
+		hi, lo, bits, st = it.r.prefix16()
+	}
+	if st != PrefixOK {
+		it.err = prefixErr(st)
+		return 0, 0, 0, 0, false
+	}
+	return w, hi, lo, bits, true
 }
 
 // clearExtras zeroes what a plain unicast entry does not carry, field by field: a
@@ -366,11 +387,16 @@ func (it *NLRIIter) NextRaw(n *RawNLRI) bool {
 	if !ok {
 		return it.nextRaw(n)
 	}
+	n.set4(w, bits)
+	return true
+}
+
+// set4 makes n the IPv4 unicast entry whose address bytes are w (prefixWord4's form).
+func (n *RawNLRI) set4(w uint32, bits uint) {
 	n.Addr = [16]byte{}
 	binary.LittleEndian.PutUint32(n.Addr[:4], w)
 	n.Bits, n.V6 = uint8(bits), false
 	n.clearExtras()
-	return true
 }
 
 // nextRaw is next for RawNLRI.
@@ -378,26 +404,7 @@ func (it *NLRIIter) nextRaw(n *RawNLRI) bool {
 	if it.err != nil || it.r.Empty() {
 		return false
 	}
-	switch it.plain {
-	case 4:
-		w, bits, st := it.r.prefix4Tail()
-		if st != PrefixOK {
-			it.err = prefixErr(st)
-			return false
-		}
-		n.Addr = [16]byte{}
-		binary.LittleEndian.PutUint32(n.Addr[:4], w)
-		n.Bits, n.V6 = uint8(bits), false
-	case 16:
-		hi, lo, bits, st := it.r.prefix16()
-		if st != PrefixOK {
-			it.err = prefixErr(st)
-			return false
-		}
-		binary.BigEndian.PutUint64(n.Addr[:8], hi)
-		binary.BigEndian.PutUint64(n.Addr[8:], lo)
-		n.Bits, n.V6 = uint8(bits), true
-	default:
+	if it.plain == 0 {
 		var full NLRI
 		if err := decodeNLRI(&it.r, it.fam, it.addPath, &full); err != nil {
 			it.err = err
@@ -412,6 +419,17 @@ func (it *NLRIIter) nextRaw(n *RawNLRI) bool {
 		}
 		return true
 	}
-	n.clearExtras()
+	w, hi, lo, bits, ok := it.nextPlain()
+	switch {
+	case !ok:
+		return false
+	case it.plain == 4:
+		n.set4(w, bits)
+	default:
+		binary.BigEndian.PutUint64(n.Addr[:8], hi)
+		binary.BigEndian.PutUint64(n.Addr[8:], lo)
+		n.Bits, n.V6 = uint8(bits), true
+		n.clearExtras()
+	}
 	return true
 }
