@@ -45,6 +45,7 @@ type actor struct {
 	met     *instanceMetrics
 	publish func(Status)
 	unreach func(instance string, p netip.Prefix, nh netip.Addr)
+	nextHop func(instance string, nh netip.Addr, reachable bool)
 
 	in     *inbox
 	fix    *repairBox // routes the kernel watch saw deleted
@@ -62,6 +63,7 @@ type actor struct {
 	vpn       map[netip.Prefix][]proto.RD // prefixes wanted under a non-zero RD, their RDs
 	installed map[netip.Prefix]Route      // what the actor believes the kernel has
 	failed    map[netip.Prefix]struct{}   // wanted routes whose install failed
+	down      map[netip.Addr]struct{}     // next hops reported unreachable (nexthop.go)
 	nWanted   int                         // prefixes with a wanted route
 	batch     []Event
 	st        Status
@@ -84,6 +86,7 @@ func newActor(name string, k Kernel, clock Clock, log *zap.Logger, met *instance
 		vpn:       map[netip.Prefix][]proto.RD{},
 		installed: map[netip.Prefix]Route{},
 		failed:    map[netip.Prefix]struct{}{},
+		down:      map[netip.Addr]struct{}{},
 		st:        Status{Name: name},
 	}
 }
@@ -205,6 +208,7 @@ func (a *actor) activate() {
 // teardown removes the instance's routes and what its set-up created.
 func (a *actor) teardown() {
 	a.unwatch()
+	a.releaseNextHops()
 	if a.activated && a.cfg.Install {
 		a.removeAll(&a.cfg)
 	}
@@ -361,11 +365,13 @@ func (a *actor) replace(rs []Route) int {
 				if a.unreach != nil {
 					a.unreach(a.name, r.Dst, r.Gw)
 				}
+				a.nextHopDown(r.Gw)
 			}
 			continue
 		}
 		a.installed[r.Dst] = r
 		delete(a.failed, r.Dst)
+		a.nextHopUp(r.Gw)
 	}
 	if len(failed) > 0 {
 		a.st.LastError = failed[0].Error()
@@ -497,6 +503,7 @@ func (a *actor) reconcile() {
 		}
 		strays = append(strays, r)
 	}
+	a.probeNextHops()
 	reinstalled := a.replace(missing)
 	a.remove(strays)
 	a.st.Reinstalls += uint64(reinstalled)
@@ -522,6 +529,7 @@ func (a *actor) publishStatus() {
 	}
 	a.st.RoutesDesired = a.nWanted
 	a.st.RoutesInstalled = len(a.installed)
+	a.st.NextHopsDown = len(a.down)
 	if a.publish != nil {
 		a.publish(a.st)
 	}

@@ -42,13 +42,21 @@
 // watch puts back a deleted route at once. A route the kernel refuses because its next hop is
 // unreachable is counted and reported through Deps.Unreachable.
 //
+// # Next hops (nexthop.go)
+//
+// The first time a route via a next hop is refused as unreachable the actor reports the next
+// hop down through Deps.NextHop, and the daemon marks every path via it unusable in the RIB
+// tables that instance's kernel speaks for (rib.Table.SetNextHopReachable), so another path
+// wins or the prefix is withdrawn. It reports the next hop up again when a route via it is
+// installed, when the reconcile's probe (NextHopProber: the kernel's route to the next hop
+// is a connected one) says so, or when the instance goes away.
+//
 // # What the rib does not do yet
 //
 // VRF tables with their own best path, and export of VRF routes to VPNv4/VPNv6 with the RD
 // and export route targets, are rib work. Until then a VRF instance is fed straight from the
 // VPN tables by import route target, with no best-path selection across RDs beyond "smallest
-// RD wins", and nothing is exported. Likewise the RIB has no entry point to mark a path's next
-// hop unreachable (rib.FlagNextHopUnreachable exists), so Deps.Unreachable only logs.
+// RD wins", and nothing is exported.
 //
 // # Metrics
 //

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -359,4 +360,14 @@ func addrText(as []netip.Prefix) string {
 		s += " " + a.String()
 	}
 	return s
+}
+
+// NextHopReachable implements NextHopProber: a next hop is unreachable while FailRoute
+// makes routes via it fail with ENETUNREACH or EHOSTUNREACH.
+func (k *FakeKernel) NextHopReachable(table int, nh netip.Addr) (bool, error) {
+	k.enter()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	err := k.failGw[nh.String()]
+	return !errors.Is(err, syscall.ENETUNREACH) && !errors.Is(err, syscall.EHOSTUNREACH), nil
 }

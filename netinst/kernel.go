@@ -75,6 +75,14 @@ func (s Setup) empty() bool {
 	return s.Bridge == "" && len(s.Ports) == 0 && len(s.Addrs) == 0 && s.RulePriority == 0
 }
 
+// NextHopProber is a Kernel that can say whether a next hop can be used as a route's
+// gateway now (it is on a connected network), so an actor that reported a next hop
+// unreachable learns when it comes back even though no route via it is wanted any more.
+// A Kernel without it learns that only from a route via the next hop being installed.
+type NextHopProber interface {
+	NextHopReachable(table int, nh netip.Addr) (bool, error)
+}
+
 // RouteWatcher is a Kernel that can tell an actor at once when a route of RouteProtocol
 // leaves its table, so a route another process deleted is put back without waiting for the
 // next reconcile. A Kernel without it is reconciled on the interval only.

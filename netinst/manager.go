@@ -26,6 +26,12 @@ type Deps struct {
 	// Unreachable, when set, hears (in the actor's goroutine; it must not block) of a route
 	// the kernel refused because its next hop is unreachable.
 	Unreachable func(instance string, p netip.Prefix, nh netip.Addr)
+	// NextHop, when set, is told (in the actor's goroutine) that the instance's kernel found
+	// next hop nh unreachable (reachable false: a route via nh was refused with ENETUNREACH
+	// or EHOSTUNREACH) or reachable again (a probe, or a route via nh installed, says so; or
+	// the instance goes away and stops speaking for nh). The daemon marks the paths via nh
+	// in the instance's RIB tables. It may wait briefly (queue space) but must return.
+	NextHop func(instance string, nh netip.Addr, reachable bool)
 }
 
 // Manager keeps the desired config of every network instance and runs one actor per
@@ -40,6 +46,7 @@ type Manager struct {
 	clock     Clock
 	newKernel func(c *Config) (Kernel, error)
 	unreach   func(string, netip.Prefix, netip.Addr)
+	nextHop   func(string, netip.Addr, bool)
 	met       *metrics
 	feed      *Feed // nil until AttachFeed
 
@@ -60,7 +67,7 @@ type instance struct {
 
 // NewManager returns a manager with no instances.
 func NewManager(d Deps) (*Manager, error) {
-	m := &Manager{log: d.Logger, clock: d.Clock, newKernel: d.Kernel, unreach: d.Unreachable, insts: map[string]*instance{}, lastSent: map[string]uint64{}}
+	m := &Manager{log: d.Logger, clock: d.Clock, newKernel: d.Kernel, unreach: d.Unreachable, nextHop: d.NextHop, insts: map[string]*instance{}, lastSent: map[string]uint64{}}
 	if m.log == nil {
 		m.log = zap.NewNop()
 	}
@@ -128,6 +135,7 @@ func (m *Manager) Apply(cfgs []Config) error {
 		}
 		a := newActor(c.Name, k, m.clock, m.log.With(zap.String("instance", c.Name)), m.met.instance(c.Name))
 		a.unreach = m.unreach
+		a.nextHop = m.nextHop
 		name := c.Name
 		a.publish = func(s Status) { m.setStatus(name, a, s) }
 		sent := uint64(1)

@@ -322,3 +322,17 @@ func (k *NetlinkKernel) WatchRoutes(table int, done <-chan struct{}, gone func(R
 // watchBuffer is the receive buffer of a route subscription: room for tens of thousands of
 // notifications while the actor installs a full table.
 const watchBuffer = 8 << 20
+
+// NextHopReachable implements NextHopProber: nh can be a gateway when the kernel's route to
+// it (a lookup through the namespace's rules, as the kernel falls back to when checking a new
+// route's gateway) is a connected unicast route, one with no gateway of its own.
+func (k *NetlinkKernel) NextHopReachable(table int, nh netip.Addr) (bool, error) {
+	rs, err := k.h.RouteGet(nh.AsSlice())
+	if errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("route get %s: %w", nh, err)
+	}
+	return len(rs) > 0 && rs[0].Gw == nil && rs[0].Type == unix.RTN_UNICAST, nil
+}

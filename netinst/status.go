@@ -28,6 +28,9 @@ type Status struct {
 	StraysRemoved       uint64 `json:"strays_removed"`
 	DumpFailures        uint64 `json:"dump_failures"`
 	UnreachableNextHops uint64 `json:"unreachable_next_hops"`
+	// NextHopsDown is how many next hops the instance has reported unreachable to the RIB
+	// and not yet reachable again.
+	NextHopsDown int `json:"next_hops_down"`
 
 	// EventLoopLag is how long the oldest event of the last batch waited in the inbox.
 	EventLoopLag time.Duration `json:"event_loop_lag_ns"`

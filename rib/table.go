@@ -31,6 +31,10 @@ const (
 	OpMarkStale                        // sweep: mark every path of Path.Src FlagStale (graceful restart)
 	OpSweepStale                       // sweep: remove the paths of Path.Src still marked FlagStale
 	OpLongLivedStale                   // sweep: stale paths of Path.Src become long-lived stale (RFC 9494)
+	// OpNextHop (sweep): set (Path.Flags has FlagNextHopUnreachable) or clear that flag on
+	// every path whose next hop is Path.Attrs.NextHop; Path.Attrs is a carrier that is not
+	// interned and never released (see SetNextHopReachable).
+	OpNextHop
 )
 
 // Op is one request to a table: a small value copied through the partition queues.
@@ -67,6 +71,8 @@ type Table struct {
 	// allPaths counts the registered listeners that need every path change, not only
 	// best-path changes (ADD-PATH RibOuts). Written by tasks that exclude db.partition.
 	allPaths int
+	// down: next hops marked unreachable (nexthop.go); its own synchronisation.
+	down nextHopsDown
 }
 
 // NewTable builds a table whose partitions run on s and whose paths intern in attrs.
@@ -158,6 +164,9 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 	prev := d.Snapshot()
 	switch op.Kind {
 	case OpAdd:
+		if op.Path.Attrs != nil && t.down.has(op.Path.Attrs.NextHop) {
+			op.Path.Flags |= FlagNextHopUnreachable
+		}
 		i := d.find(op.Path.Src, op.Path.ID)
 		wasUsable := i >= 0 && d.paths[i].Usable()
 		old, changed := d.Upsert(op.Path)
@@ -231,6 +240,10 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 		if cnt := src.Counters; cnt != nil {
 			cnt.Received.Add(int64(-n))
 			cnt.Accepted.Add(int64(-usable))
+		}
+	case OpNextHop:
+		if !applyNextHop(d, &op) {
+			return false
 		}
 	default:
 		return false

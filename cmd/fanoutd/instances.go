@@ -13,6 +13,7 @@ import (
 	"github.com/fanoutd/fanout/config"
 	"github.com/fanoutd/fanout/netinst"
 	"github.com/fanoutd/fanout/proto"
+	"github.com/fanoutd/fanout/rib"
 )
 
 // instanceConfigs derives the network instances from a configuration: one per vrf, and the
@@ -112,10 +113,10 @@ func (d *daemon) startInstances(c *config.Config, o options) error {
 	log := d.log.Named("netinst")
 	deps := netinst.Deps{Logger: log, Kernel: kernelFor,
 		Unreachable: func(name string, p netip.Prefix, nh netip.Addr) {
-			// The RIB has no way yet to mark the path's next hop unreachable: say so.
-			log.Warn("next hop unreachable in the kernel; the path stays best in the RIB",
-				zap.String("instance", name), zap.Stringer("prefix", p), zap.Stringer("next-hop", nh))
-		}}
+			log.Warn("next hop unreachable in the kernel", zap.String("instance", name),
+				zap.Stringer("prefix", p), zap.Stringer("next-hop", nh))
+		},
+		NextHop: func(name string, nh netip.Addr, reachable bool) { d.setNextHop(log, name, nh, reachable) }}
 	if d.metrics != nil {
 		deps.Registerer = d.metrics.Registry()
 	}
@@ -146,6 +147,27 @@ func (d *daemon) startInstances(c *config.Config, o options) error {
 	}
 	return nil
 }
+
+// setNextHop marks the paths via nh (un)usable in the tables instance name's kernel speaks
+// for: the default instance's are the global unicast tables; a VRF's kernel speaks for no
+// table here yet. It runs in the actor's goroutine and waits at most nextHopWait.
+func (d *daemon) setNextHop(log *zap.Logger, name string, nh netip.Addr, reachable bool) {
+	var tables []*rib.Table
+	if name == netinst.DefaultName {
+		tables = []*rib.Table{d.rib.Table(proto.IPv4Unicast), d.rib.Table(proto.IPv6Unicast)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), nextHopWait)
+	defer cancel()
+	for _, t := range tables {
+		if err := t.SetNextHopReachable(ctx, nh, reachable); err != nil {
+			log.Warn("marking a next hop in the RIB failed", zap.String("instance", name),
+				zap.Stringer("next-hop", nh), zap.Bool("reachable", reachable), zap.Error(err))
+		}
+	}
+}
+
+// nextHopWait bounds how long an actor waits for partition queue space to mark a next hop.
+const nextHopWait = 5 * time.Second
 
 // stopInstances detaches the feed, stops every actor (each removes its routes and what it
 // set up) and closes the kernels, within ctx.
