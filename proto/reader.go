@@ -121,6 +121,17 @@ func (r *Reader) U64() uint64 {
 	return v
 }
 
+// Addr16 reads a 16-byte IPv6 address (the zero Addr on failure). It builds the address
+// from the input bytes as they are: no temporary written piecewise (see Prefix16).
+func (r *Reader) Addr16() netip.Addr {
+	if !r.need(16) {
+		return netip.Addr{}
+	}
+	a := netip.AddrFrom16([16]byte(r.b[r.off : r.off+16]))
+	r.off += 16
+	return a
+}
+
 // Bytes returns the next n bytes, aliasing the input (nil on failure).
 func (r *Reader) Bytes(n int) []byte {
 	if !r.need(n) {

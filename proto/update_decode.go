@@ -167,12 +167,10 @@ func mpNextHop(fam Family, nh []byte) (global, ll netip.Addr, ok bool) {
 		global = addrFromWord(r.U32())
 	case rd + 16, 2 * (rd + 16):
 		r.Skip(rd)
-		hi, lo := r.U64(), r.U64()
-		global = addrFromWords(hi, lo)
+		global = r.Addr16()
 		if !r.Empty() {
 			r.Skip(rd)
-			hi, lo = r.U64(), r.U64()
-			ll = addrFromWords(hi, lo)
+			ll = r.Addr16()
 		}
 	default:
 		return global, ll, false
