@@ -284,12 +284,16 @@ func (r *Reader) Prefix4() (netip.Prefix, PrefixStatus) {
 // byte swap beyond the one netip.AddrFrom4 does.
 func (r *Reader) prefixWord4() (w uint32, bits uint, ok bool) {
 	b, off := r.b, r.off // off >= 0 (the Reader's invariant)
-	if off+5 > len(b) || b[off] > 32 {
+	if off+5 > len(b) {
 		return 0, 0, false
 	}
-	bits = uint(b[off])
+	p := b[off : off+5 : off+5] // one bounds check for the five bytes
+	if p[0] > 32 {
+		return 0, 0, false
+	}
+	bits = uint(p[0])
 	r.off = off + int(bits+15)>>3 // the length octet and (bits+7)/8 bytes
-	return binary.LittleEndian.Uint32(b[off+1:off+5]) & mask4wire(uint8(bits)), bits, true
+	return binary.LittleEndian.Uint32(p[1:]) & mask4wire(uint8(bits)), bits, true
 }
 
 // prefix4Tail reads an IPv4 prefix where prefixWord4 did not: near the end of the input
