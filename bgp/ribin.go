@@ -40,6 +40,8 @@ type RIBConfig struct {
 	Pacer  Pacer
 	// Clock times sync waits and pacing delays; nil: the system clock.
 	Clock Clock
+	// VRFs are the VRF tables to build beside the VPN tables (vrf.go); fixed for the RIB's life.
+	VRFs []rib.VRFConfig
 }
 
 // RIB is the server's routing side: one partitioned table per family and the process-wide
@@ -53,6 +55,7 @@ type RIB struct {
 	attrs  *rib.AttrTable
 	tables [len(ribFamilies)]*rib.Table
 	exp    *exportManager // RibOuts and scheduling groups (group.go)
+	vrfs   *rib.VRFs      // VRF tables with VPN import and export (vrf.go)
 
 	grMu     sync.Mutex
 	retained map[uint32]*retainedSource // restarting peers' stale routes, by PeerIndex (gr.go); guarded by grMu
@@ -74,6 +77,9 @@ func NewRIB(ctx context.Context, s *sched.Scheduler, log *zap.Logger, cfg RIBCon
 			return nil, fmt.Errorf("rib table %s: %w", f, err)
 		}
 		r.tables[i] = t
+	}
+	if err := r.buildVRFs(ctx, s); err != nil {
+		return nil, err
 	}
 	exp, err := newExportManager(r, s)
 	if err != nil {
