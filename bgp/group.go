@@ -95,6 +95,7 @@ const (
 	opSynced    // a session's peer sent End-of-RIB for all its families, or needs not
 	opDeferEnd  // the selection deferral timer fired
 	opStartWalk // the pacer lets r's sync walk start (pacing.go)
+	opWalkDone  // r's sync walk ended: the next may be scheduled
 )
 
 // maxOpsPerRun bounds the membership changes one bgp.membership run applies.
@@ -228,6 +229,9 @@ func (m *exportManager) run(c *sched.Ctx) sched.Result {
 			m.synced(c, op.r, op.set, op.gens)
 		case opStartWalk:
 			m.startWalk(c, op.r)
+		case opWalkDone:
+			op.r.wait.walking = false
+			m.schedule(op.r)
 		case opCleaned:
 			changed = m.clean(c, op.r) || changed
 		}

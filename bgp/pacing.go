@@ -116,6 +116,7 @@ func (p *boundedPacer) Stats() PacerStats {
 // syncWait is what one RibOut's waiting sync walk is for. Owned by the bgp.membership task.
 type syncWait struct {
 	scheduled bool        // the pacer holds a start for this RibOut
+	walking   bool        // its sync walk runs: the next one starts after it
 	joined    rib.PeerSet // joined slots: table, then End-of-RIB
 	refresh   rib.PeerSet // slots to re-advertise to
 	enh       rib.PeerSet // of those, the ones framed by BoRR/EoRR
@@ -125,9 +126,6 @@ type syncWait struct {
 // schedule hands r's pending joins and refreshes to the pacer (one start per RibOut).
 func (m *exportManager) schedule(r *ribOut) {
 	w := &r.wait
-	if r.joined.Empty() && r.refreshing.Empty() {
-		return
-	}
 	if w.joined.Empty() && w.refresh.Empty() {
 		w.since = m.clk.Now()
 	}
@@ -135,7 +133,7 @@ func (m *exportManager) schedule(r *ribOut) {
 	w.refresh = w.refresh.Or(r.refreshing)
 	w.enh = w.enh.Or(r.refreshEnh)
 	r.joined, r.refreshing, r.refreshEnh = rib.PeerSet{}, rib.PeerSet{}, rib.PeerSet{}
-	if w.scheduled {
+	if (w.joined.Empty() && w.refresh.Empty()) || w.scheduled || w.walking {
 		return
 	}
 	w.scheduled = true
@@ -159,14 +157,16 @@ func (m *exportManager) startWalk(c *sched.Ctx, r *ribOut) {
 	members := ro.Members()
 	joined, refresh, enh := w.joined.And(members), w.refresh.And(members), w.enh.And(members)
 	waited := m.clk.Now().Sub(w.since)
-	*w = syncWait{}
+	*w = syncWait{walking: true}
 	m.waited.observe(waited)
 	if joined.Empty() && refresh.Empty() {
+		w.walking = false
 		m.pacer.Done()
 		return
 	}
 	var gens [rib.MaxMembers]uint32
 	joined.Or(refresh).Each(func(i int) { gens[i] = ro.Gen(i) })
+	ro.Force(c, joined.Or(refresh))
 	if !enh.Empty() {
 		ro.Marker(enh, &gens, proto.RefreshBoRR)
 	}
@@ -181,9 +181,11 @@ func (m *exportManager) startWalk(c *sched.Ctx, r *ribOut) {
 			}
 			m.post(memberOp{kind: opRefreshed, r: r, set: refresh, gens: &gens})
 		}
+		m.post(memberOp{kind: opWalkDone, r: r})
 		m.pacer.Done()
 	})
 	if err != nil {
+		w.walking = false
 		m.pacer.Done()
 		m.log.Warn("sync walk not started", zap.Error(err))
 	}

@@ -38,6 +38,7 @@ type stormResult struct {
 	walks      uint64        // sync walks started
 	delayed    uint64        // walks that waited for a pacing slot
 	heldRoutes int64         // routes held by all receivers together
+	maxSent    int           // the most announcements one receiver got (the table, ideally)
 }
 
 // stormPrefix is the /24 of table index i.
@@ -70,6 +71,7 @@ type stormPeer struct {
 	lastMsg time.Time
 	lastKA  time.Time
 	gap, ka time.Duration
+	sent    int // prefixes announced to it, duplicates included
 	err     error
 	done    chan struct{}
 }
@@ -207,6 +209,7 @@ func (p *stormPeer) run(hold time.Duration) {
 				spk = u.Attrs.NextHop.As4()[3]
 			}
 			for it := u.IterNLRI(&opts); it.Next(&n); {
+				p.sent++
 				if i := stormIndex(n.Prefix, len(p.table)); i >= 0 {
 					if p.table[i] == 0 {
 						p.held.Add(1)
@@ -386,6 +389,7 @@ func storm(t testing.TB, size stormSize, pc PacingConfig, net16 string) stormRes
 			}
 		}
 		res.heldRoutes += p.held.Load()
+		res.maxSent = max(res.maxSent, p.sent)
 	}
 	for _, p := range peers {
 		res.worstGap = max(res.worstGap, p.gap)
@@ -431,6 +435,9 @@ func TestStorm(t *testing.T) {
 		}
 		if c.r.heldRoutes != int64(size.receivers*size.prefixes) {
 			t.Errorf("%s: receivers hold %d routes, want %d", c.name, c.r.heldRoutes, size.receivers*size.prefixes)
+		}
+		if c.r.maxSent != size.prefixes {
+			t.Errorf("%s: a receiver was sent %d announcements for a table of %d: the same route more than once", c.name, c.r.maxSent, size.prefixes)
 		}
 		if c.r.worstGap >= size.hold {
 			t.Errorf("%s: a peer heard nothing for %v, its hold time is %v", c.name, c.r.worstGap, size.hold)

@@ -218,6 +218,7 @@ func TestRibOutExportDiff(t *testing.T) {
 		}
 		m1, _ = ro.Join(c, 1, s1.RouterID)
 		m2, _ = ro.Join(c, 2, s2.RouterID)
+		ro.Force(c, ro.Members()) // as a sync walk starting does
 	})
 	a := inputSet(t, at, fullAttrs(), nhIn)
 	k := keyN(7)

@@ -38,7 +38,8 @@ type RibOut struct {
 	id    db.ListenerID
 
 	members    PeerSet
-	forced     PeerSet // members whose initial walk has not finished: walks re-announce to them
+	active     PeerSet // members exported to: their first sync walk has started (Force)
+	forced     PeerSet // members whose sync walk has not finished: walks re-announce to them
 	slotOf     map[uint32]int
 	routerIDOf [MaxMembers]netip.Addr
 	byRouterID map[netip.Addr]PeerSet
@@ -137,8 +138,8 @@ func (r *RibOut) Rewrites(c *sched.Ctx) int {
 
 // Join adds a member: the session of peer srcID (Source.ID of its paths, for split
 // horizon) with BGP identifier routerID. It returns its slot and the slot's generation,
-// or -1 when the RibOut is full. The member is placed at the tail of the queue and is
-// marked for the initial walk (RequestWalk), which sends it the table. c must be
+// or -1 when the RibOut is full. The member is placed at the tail of the queue; the
+// initial walk that sends it the table marks it when it starts (Force). c must be
 // bgp.membership (or bgp.config).
 func (r *RibOut) Join(c *sched.Ctx, srcID uint32, routerID netip.Addr) (slot int, gen uint32) {
 	sched.CheckExcludes(c, sched.DBPartition, sched.DBWalk, sched.BGPSend)
@@ -148,7 +149,6 @@ func (r *RibOut) Join(c *sched.Ctx, srcID uint32, routerID netip.Addr) (slot int
 	}
 	r.gen[slot]++
 	r.members.Add(slot)
-	r.forced.Add(slot)
 	r.slotOf[srcID] = slot
 	r.routerIDOf[slot] = routerID
 	s := r.byRouterID[routerID]
@@ -166,6 +166,7 @@ func (r *RibOut) Leave(c *sched.Ctx, srcID uint32, slot int) {
 		return
 	}
 	r.members.Remove(slot)
+	r.active.Remove(slot)
 	r.forced.Remove(slot)
 	if r.slotOf[srcID] == slot {
 		delete(r.slotOf, srcID)
@@ -207,16 +208,24 @@ func (r *RibOut) EndOfRIB(set PeerSet, gens *[MaxMembers]uint32) {
 	r.Marker(set, gens, 0)
 }
 
-// Refresh marks member slot for re-advertisement: the next walk (RequestWalk) sends it
-// everything it is to hold, as to a joining member, and Walked clears the mark. It
-// answers a ROUTE-REFRESH (RFC 2918) or a soft reset out. c as for Join.
+// Refresh reports whether slot is a member that can be re-advertised to (a ROUTE-REFRESH,
+// RFC 2918, or a soft reset out): the walk that does it marks it when it starts (Force).
+// c as for Join.
 func (r *RibOut) Refresh(c *sched.Ctx, slot int) bool {
 	sched.CheckExcludes(c, sched.DBPartition, sched.DBWalk, sched.BGPSend)
-	if !r.members.Has(slot) {
-		return false
-	}
-	r.forced.Add(slot)
-	return true
+	return r.members.Has(slot)
+}
+
+// Force marks the members in set for the walk about to start (RequestWalk): it sends them
+// everything they are to hold even where the state says they hold it, until Walked clears
+// the mark. A member is exported to only from its first Force on: until its sync walk
+// starts it is sent nothing, so no walk running before sends it part of the table that its
+// own walk sends again. Call it only when no walk of the RibOut is running. c as for Join.
+func (r *RibOut) Force(c *sched.Ctx, set PeerSet) {
+	sched.CheckExcludes(c, sched.DBPartition, sched.DBWalk, sched.BGPSend)
+	set = set.And(r.members)
+	r.forced = r.forced.Or(set)
+	r.active = r.active.Or(set)
 }
 
 // Gen returns the generation of member slot (see Join).
@@ -254,7 +263,7 @@ func (r *RibOut) export(c *sched.Ctx, e *DBEntry, force PeerSet) {
 		return
 	}
 	st, _ := e.State(r.id).(*advState)
-	members := r.members
+	members := r.active
 	var out *Attrs
 	var label Label
 	var targets PeerSet

@@ -79,7 +79,7 @@ func (r *RibOut) choose(x *Exporter, paths []Path) []int {
 // own state and queued updates; units of paths no longer chosen are withdrawn.
 func (r *RibOut) exportPaths(pi int, e *DBEntry, force PeerSet) {
 	st, _ := e.State(r.id).(*pathsState)
-	members := r.members
+	members := r.active
 	var ord []int
 	paths := e.Data.Paths()
 	if !members.Empty() {
