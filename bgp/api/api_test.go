@@ -32,7 +32,7 @@ import (
 // fixture is a fanout server, its RIB and the API over a real gRPC connection (bufconn),
 // with one generated speaker peered at speakerAddr.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	sched   *sched.Scheduler
 	rib     *bgp.RIB
@@ -44,7 +44,7 @@ type fixture struct {
 	peer    netip.Addr
 }
 
-func newFixture(t *testing.T, net3 byte, deps Deps) *fixture {
+func newFixture(t testing.TB, net3 byte, deps Deps) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -150,7 +150,7 @@ func (f *fixture) connectSpeaker(n int) {
 	})
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
