@@ -47,6 +47,13 @@ bench-go:
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./.ci/fuzz
 
+# demo: fanoutd as a route server between two gobgpd members and the route-churn generator's
+# speakers, with the gobgp CLI showing what they exchange; on loopback, bounded by
+# DEMO_TIMEOUT seconds (default 120), stops what it started and removes its files.
+.PHONY: demo
+demo: build
+	BIN=$(BIN) ./.ci/demo
+
 lint: fmt vet
 
 fmt:
