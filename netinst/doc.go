@@ -22,9 +22,9 @@
 //     holds at most one event per key of the RIB tables feeding it.
 //   - Feed (feed.go): one db listener per RIB table; Changed runs in the partition task and
 //     pushes (prefix -> best next hop, or withdrawn) into the inboxes. IPv4/IPv6 unicast feed
-//     the default instance; VPNv4/VPNv6 routes feed each VRF whose import route targets the
-//     best path carries, keyed by (prefix, RD), and the smallest RD wins when several bring
-//     one prefix. Listeners are registered and unregistered in bgp.config tasks.
+//     the default instance; each rib VRF's two tables (VPN routes imported by route target,
+//     with their own best path) feed the VRF instance of that name. Listeners are
+//     registered and unregistered in bgp.config tasks.
 //   - Kernel (kernel.go): the small interface actors use. FakeKernel records state as text for
 //     tests and can be slowed or made to fail; NetlinkKernel (netlink_linux.go) holds one
 //     *netlink.Handle per network namespace plus one socket for batched route changes
@@ -51,12 +51,11 @@
 // installed, when the reconcile's probe (NextHopProber: the kernel's route to the next hop
 // is a connected one) says so, or when the instance goes away.
 //
-// # What the rib does not do yet
+// # What is not done yet
 //
-// VRF tables with their own best path, and export of VRF routes to VPNv4/VPNv6 with the RD
-// and export route targets, are rib work. Until then a VRF instance is fed straight from the
-// VPN tables by import route target, with no best-path selection across RDs beyond "smallest
-// RD wins", and nothing is exported.
+// The rib's VRF tables are built at start-up: a vrf added by a reload gets an actor but no
+// routes until fanoutd restarts. The actor still keys events by (prefix, RD) and picks the
+// smallest RD when several bring one prefix, which VRF-table events (RD zero) never need.
 //
 // # Metrics
 //

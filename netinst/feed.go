@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 	"sync/atomic"
 
 	"github.com/fanoutd/fanout/db"
-	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/rib"
 	"github.com/fanoutd/fanout/sched"
 )
@@ -18,11 +16,10 @@ import (
 // best path's next hop and pushes (prefix, next hop or withdrawn) into the inbox of every
 // instance the table feeds, never blocking:
 //
-//   - IPv4 and IPv6 unicast tables feed the default instance;
-//   - VPNv4 and VPNv6 tables feed each VRF instance whose import route targets match the
-//     best path's route targets, keyed by prefix and RD. This stands in for the rib's VRF
-//     tables (VPN import into a per-VRF table with its own best path), which do not exist
-//     yet: see doc.go.
+//   - the tables given to NewFeed (the global IPv4 and IPv6 unicast tables) feed the default
+//     instance;
+//   - a VRF's tables (AddVRF) feed the VRF instance of that name: the rib imports VPN routes
+//     into them by route target and selects their best paths.
 //
 // Owner: the daemon, which registers it (in a bgp.config task) after the RIB is built and
 // unregisters it before closing the RIB. targets is the only shared state: an immutable
@@ -35,29 +32,33 @@ type Feed struct {
 
 type feedTable struct {
 	t   *rib.Table
-	vpn bool
+	vrf string // the VRF instance fed; "": the default instance
 	id  db.ListenerID
 }
 
 // target is one instance as the feed sees it.
 type target struct {
-	vrf     bool
-	imports [][8]byte
-	in      *inbox
+	name string
+	vrf  bool
+	in   *inbox
 }
 
-// NewFeed returns a feed over the RIB's tables; VPN tables (VPNv4, VPNv6) feed VRF
-// instances, the others the default instance.
+// NewFeed returns a feed of the default instance from tables (nil ones are skipped).
 func NewFeed(s *sched.Scheduler, tables ...*rib.Table) *Feed {
 	f := &Feed{s: s}
-	for _, t := range tables {
-		if t == nil {
-			continue
-		}
-		fam := t.Family()
-		f.tables = append(f.tables, feedTable{t: t, vpn: fam == proto.VPNv4 || fam == proto.VPNv6, id: -1})
-	}
+	f.add("", tables)
 	return f
+}
+
+// AddVRF makes the VRF's tables feed the VRF instance name. Call it before Attach.
+func (f *Feed) AddVRF(name string, tables ...*rib.Table) { f.add(name, tables) }
+
+func (f *Feed) add(vrf string, tables []*rib.Table) {
+	for _, t := range tables {
+		if t != nil {
+			f.tables = append(f.tables, feedTable{t: t, vrf: vrf, id: -1})
+		}
+	}
 }
 
 // Attach registers the feed's listeners in a bgp.config task and connects it to m: from
@@ -140,7 +141,7 @@ func (f *Feed) setTargets(ts []target, walk bool) {
 func (m *Manager) targetsLocked() []target {
 	ts := make([]target, 0, len(m.insts))
 	for _, in := range m.insts {
-		ts = append(ts, target{vrf: in.cfg.VRF, imports: slices.Clone(in.cfg.ImportRTs), in: in.actor.in})
+		ts = append(ts, target{name: in.cfg.Name, vrf: in.cfg.VRF, in: in.actor.in})
 	}
 	return ts
 }
@@ -148,100 +149,17 @@ func (m *Manager) targetsLocked() []target {
 // changed runs in the db.partition (or, for a walk, db.walk) task of e's partition.
 func (f *Feed) changed(ft *feedTable, e *rib.DBEntry) {
 	p := f.targets.Load()
-	if p == nil || len(*p) == 0 && !ft.vpn {
-		return // VPN entries may still hold state to clear
-	}
-	k := e.Key()
-	var nh netip.Addr
-	var attrs *rib.Attrs
-	if b := e.Data.Best(); b != nil {
-		attrs = b.Attrs
-		nh = attrs.NextHop
-	}
-	if !ft.vpn {
-		ek := EventKey{Prefix: k.Prefix()}
-		for _, t := range *p {
-			if !t.vrf {
-				t.in.push(ek, nh)
-			}
-		}
+	if p == nil || len(*p) == 0 {
 		return
 	}
-	f.changedVPN(ft.id, e, *p, EventKey{Prefix: k.Prefix(), RD: k.RD()}, attrs)
-}
-
-// importedBy is a VPN entry's listener state: the inboxes its route was last pushed to, so
-// a withdrawal (or a change of route targets) reaches exactly those. Entries imported by no
-// instance hold no state.
-type importedBy struct {
-	ins []*inbox
-}
-
-// changedVPN pushes a VPN entry's best path to the VRFs importing it and a withdrawal to
-// those that imported it before and no longer do.
-func (f *Feed) changedVPN(id db.ListenerID, e *rib.DBEntry, ts []target, ek EventKey, attrs *rib.Attrs) {
-	st, _ := e.State(id).(*importedBy)
-	var now []*inbox
-	if attrs != nil {
-		for _, t := range ts {
-			if t.vrf && importable(attrs.Wire(), t.imports) {
-				t.in.push(ek, attrs.NextHop)
-				now = append(now, t.in)
-			}
+	var nh netip.Addr
+	if b := e.Data.Best(); b != nil {
+		nh = b.Attrs.NextHop
+	}
+	ek := EventKey{Prefix: e.Key().Prefix()}
+	for _, t := range *p {
+		if t.vrf == (ft.vrf != "") && (!t.vrf || t.name == ft.vrf) {
+			t.in.push(ek, nh)
 		}
 	}
-	if st != nil {
-		for _, in := range st.ins {
-			if !slices.Contains(now, in) {
-				in.push(ek, netip.Addr{})
-			}
-		}
-	}
-	switch {
-	case len(now) == 0:
-		e.SetState(id, nil)
-	case st != nil:
-		st.ins = now
-	default:
-		e.SetState(id, &importedBy{ins: now})
-	}
-}
-
-// importable reports whether the attribute encoding wire (canonical path attributes, RFC
-// 4271 §4.3) carries an EXTENDED_COMMUNITIES attribute (RFC 4360) with one of the route
-// targets in imports. Route targets compare on all eight bytes. Malformed input reads as
-// no match.
-func importable(wire string, imports [][8]byte) bool {
-	if len(imports) == 0 {
-		return false
-	}
-	for len(wire) >= 3 {
-		flags, typ := wire[0], wire[1]
-		hdr, n := 3, int(wire[2])
-		if flags&0x10 != 0 { // extended length
-			if len(wire) < 4 {
-				return false
-			}
-			hdr, n = 4, int(wire[2])<<8|int(wire[3])
-		}
-		if len(wire) < hdr+n {
-			return false
-		}
-		if typ == proto.AttrExtCommunities {
-			val := wire[hdr : hdr+n]
-			for ; len(val) >= 8; val = val[8:] {
-				if val[1] != 0x02 { // sub-type Route Target (RFC 4360 §4)
-					continue
-				}
-				for _, rt := range imports {
-					if val[:8] == string(rt[:]) {
-						return true
-					}
-				}
-			}
-			return false
-		}
-		wire = wire[hdr+n:]
-	}
-	return false
 }

@@ -80,30 +80,53 @@ func (r *ribRig) enqueue(t *rib.Table, req rib.Request) {
 	}
 }
 
-// TestFeed: unicast best paths reach the default instance, VPN routes the VRFs whose import
-// targets they carry; withdrawals follow; an instance added later hears of the routes
-// already there (a walk); a detached feed sends nothing.
+// TestFeed: unicast best paths reach the default instance; VPN routes reach a VRF
+// instance through its rib VRF table (imported by route target); withdrawals follow; an
+// instance added later hears of the routes already there (a walk); a detached feed sends
+// nothing.
 func TestFeed(t *testing.T) {
 	rr := newRIBRig(t)
-	r := newRig(t, true)
-	red := Config{Name: "red", VRF: true, Table: 10, Install: true, ImportRTs: [][8]byte{rt(65000, 1)}}
-	r.apply(inst(DefaultName, 100), red)
-	f := NewFeed(rr.s, rr.v4, rr.vpn)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := f.Attach(ctx, r.m); err != nil {
+	vpn6, err := rib.NewTable(rr.s, rr.attrs, rib.TableConfig{Family: proto.VPNv6, Partitions: 4})
+	if err != nil {
 		t.Fatal(err)
 	}
 	rd1, rd2 := proto.RD0(65000, 1), proto.RD0(65000, 2)
+	vrfs, err := rib.NewVRFs(rr.s, rr.attrs, rr.vpn, vpn6, 0, []rib.VRFConfig{
+		{Name: "red", RD: proto.RD0(65535, 1), ImportRTs: [][8]byte{rt(65000, 1)}},
+		{Name: "blue", RD: proto.RD0(65535, 2), ImportRTs: [][8]byte{rt(65000, 2)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	registered := make(chan error, 1)
+	if err := rr.s.Run(sched.BGPConfig, 0, func(c *sched.Ctx) sched.Result { registered <- vrfs.Register(c); return sched.Done }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-registered; err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, true)
+	red := Config{Name: "red", VRF: true, Table: 10, Install: true}
+	r.apply(inst(DefaultName, 100), red)
+	f := NewFeed(rr.s, rr.v4)
+	for _, v := range vrfs.List() {
+		f.AddVRF(v.Name(), v.Table(proto.IPv4Unicast), v.Table(proto.IPv6Unicast))
+	}
+	if err := f.Attach(ctx, r.m); err != nil {
+		t.Fatal(err)
+	}
 	rr.add(rr.v4, "10.1.0.0/16", proto.RD{}, "192.0.2.1", origin)
 	rr.add(rr.vpn, "10.8.0.0/16", rd1, "192.0.2.8", append(append([]byte{}, origin...), extComm(rt(65000, 1))...))
 	rr.add(rr.vpn, "10.9.0.0/16", rd2, "192.0.2.9", append(append([]byte{}, origin...), extComm(rt(65000, 2))...))
+	rr.add(rr.vpn, "10.10.0.0/16", rd2, "192.0.2.10", append(append([]byte{}, origin...), extComm(rt(65000, 7))...))
 	k := r.kernel("")
 	eventually(t, "routes", func() bool {
 		return k.Dump() == "route table 10 10.8.0.0/16 via 192.0.2.8\nroute table 100 10.1.0.0/16 via 192.0.2.1"
 	})
 	// Blue is added later and imports 65000:2: it gets the route that was already there.
-	blue := Config{Name: "blue", VRF: true, Table: 20, Install: true, ImportRTs: [][8]byte{rt(65000, 2)}}
+	blue := Config{Name: "blue", VRF: true, Table: 20, Install: true}
 	r.apply(inst(DefaultName, 100), red, blue)
 	eventually(t, "blue's route", func() bool { return k.Len(20) == 1 })
 	// Withdrawals.
@@ -131,39 +154,4 @@ func waitIdle(t *testing.T, s *sched.Scheduler) {
 	if err := s.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func TestImportable(t *testing.T) {
-	imports := [][8]byte{rt(65000, 1)}
-	long := []byte{0xd0, proto.AttrExtCommunities, 0, 16}
-	rt9, rt1 := rt(65000, 9), rt(65000, 1)
-	long = append(long, rt9[:]...)
-	long = append(long, rt1[:]...)
-	for _, c := range []struct {
-		name string
-		wire []byte
-		want bool
-	}{
-		{"match", append(append([]byte{}, origin...), extComm(rt(65000, 1))...), true},
-		{"other target", extComm(rt(65000, 2)), false},
-		{"no attribute", origin, false},
-		{"extended length, second value", append(append([]byte{}, origin...), long...), true},
-		{"truncated", extComm(rt(65000, 1))[:7], false},
-		{"truncated extended header", []byte{0xd0, 16, 0}, false},
-		{"empty", nil, false},
-	} {
-		if got := importable(string(c.wire), imports); got != c.want {
-			t.Errorf("%s: %v", c.name, got)
-		}
-	}
-	if importable(string(extComm(rt(65000, 1))), nil) {
-		t.Error("no import targets imported")
-	}
-}
-
-// FuzzImportable: any bytes, no panic.
-func FuzzImportable(f *testing.F) {
-	f.Add(extComm(rt(65000, 1)))
-	f.Add([]byte{0xd0, 16, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, b []byte) { importable(string(b), [][8]byte{rt(65000, 1)}) })
 }

@@ -298,3 +298,12 @@ func (v *VRF) exported(c *sched.Ctx, i int, e *DBEntry) {
 	a := v.attrs.Intern(p.ikey, &best.Attrs.Summary)
 	v.vpn[i].DB().ApplyHere(c, k, Op{Kind: OpAdd, Path: Path{Src: v.export, Attrs: a, Label: v.label}})
 }
+
+// Configs returns the VRFs' configurations in order.
+func (vs *VRFs) Configs() []VRFConfig {
+	out := make([]VRFConfig, len(vs.list))
+	for i, v := range vs.list {
+		out[i] = v.cfg
+	}
+	return out
+}

@@ -159,6 +159,7 @@ func startWith(c *config.Config, log *zap.Logger, o options) (*daemon, error) {
 	d.rib, err = bgp.NewRIB(ctx, s, log.Named("rib"), bgp.RIBConfig{
 		LocalAS: c.Global.AS, RouterID: c.Global.RouterID, Partitions: c.Fanout.Partitions,
 		Pacing: bgp.PacingConfig{MaxWalks: c.Fanout.Sync.MaxConcurrentWalks, MaxDelay: c.Fanout.Sync.MaxStartDelay},
+		VRFs:   vrfConfigs(c),
 	})
 	if err != nil {
 		d.stop(context.Background())

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,6 +39,26 @@ func instanceConfigs(c *config.Config) []netinst.Config {
 			nc.ExportRTs = append(nc.ExportRTs, [8]byte(rt))
 		}
 		out = append(out, instanceConfig(nc, kernel[v.Name], c))
+	}
+	return out
+}
+
+// vrfLabelBase is added to a vrf's id to make the MPLS label of its exported routes
+// (labels below 16 are reserved, RFC 3032 §2.1).
+const vrfLabelBase = 16
+
+// vrfConfigs derives the RIB's VRF tables from the configuration's vrfs.
+func vrfConfigs(c *config.Config) []rib.VRFConfig {
+	var out []rib.VRFConfig
+	for _, v := range c.Vrfs {
+		rc := rib.VRFConfig{Name: v.Name, RD: proto.RD(v.RD), Label: vrfLabelBase + v.ID}
+		for _, rt := range v.ImportRTs {
+			rc.ImportRTs = append(rc.ImportRTs, [8]byte(rt))
+		}
+		for _, rt := range v.ExportRTs {
+			rc.ExportRTs = append(rc.ExportRTs, [8]byte(rt))
+		}
+		out = append(out, rc)
 	}
 	return out
 }
@@ -130,8 +152,10 @@ func (d *daemon) startInstances(c *config.Config, o options) error {
 	if err := m.Apply(cfgs); err != nil {
 		return fmt.Errorf("fanout.instances: %w", err)
 	}
-	in.feed = netinst.NewFeed(d.sched, d.rib.Table(proto.IPv4Unicast), d.rib.Table(proto.IPv6Unicast),
-		d.rib.Table(proto.VPNv4), d.rib.Table(proto.VPNv6))
+	in.feed = netinst.NewFeed(d.sched, d.rib.Table(proto.IPv4Unicast), d.rib.Table(proto.IPv6Unicast))
+	for _, v := range d.rib.VRFs().List() {
+		in.feed.AddVRF(v.Name(), v.Table(proto.IPv4Unicast), v.Table(proto.IPv6Unicast))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := in.feed.Attach(ctx, m); err != nil {
@@ -149,12 +173,14 @@ func (d *daemon) startInstances(c *config.Config, o options) error {
 }
 
 // setNextHop marks the paths via nh (un)usable in the tables instance name's kernel speaks
-// for: the default instance's are the global unicast tables; a VRF's kernel speaks for no
-// table here yet. It runs in the actor's goroutine and waits at most nextHopWait.
+// for: the default instance's are the global unicast tables, a VRF's its own VRF tables. It
+// runs in the actor's goroutine and waits at most nextHopWait.
 func (d *daemon) setNextHop(log *zap.Logger, name string, nh netip.Addr, reachable bool) {
 	var tables []*rib.Table
 	if name == netinst.DefaultName {
 		tables = []*rib.Table{d.rib.Table(proto.IPv4Unicast), d.rib.Table(proto.IPv6Unicast)}
+	} else if v := d.rib.VRF(name); v != nil {
+		tables = []*rib.Table{v.Table(proto.IPv4Unicast), v.Table(proto.IPv6Unicast)}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), nextHopWait)
 	defer cancel()
@@ -198,8 +224,13 @@ func (d *daemon) reloadInstances(next *config.Config) error {
 	if d.inst == nil {
 		return nil
 	}
+	if !slices.EqualFunc(vrfConfigs(next), d.rib.VRFs().Configs(), vrfEqual) {
+		d.log.Warn("vrfs changed: the RIB's VRF tables (import, export, what VRF instances are fed) change only at a restart; the instances' kernel settings apply now")
+	}
 	if err := d.inst.m.Apply(instanceConfigs(next)); err != nil {
 		return fmt.Errorf("fanout.instances: %w", err)
 	}
 	return nil
 }
+
+func vrfEqual(a, b rib.VRFConfig) bool { return reflect.DeepEqual(a, b) }
