@@ -175,12 +175,9 @@ func wantCode(t *testing.T, err error, code codes.Code, parts ...string) {
 	}
 }
 
-func (f *fixture) listPeers(addr string) ([]*apipb.Peer, error) {
-	st, err := f.c.ListPeer(f.ctx, &apipb.ListPeerRequest{Address: addr})
-	if err != nil {
-		return nil, err
-	}
-	var out []*apipb.Peer
+// recvAll reads a server stream to its end, keeping what get takes of each response.
+func recvAll[R, T any](st interface{ Recv() (R, error) }, get func(R) T) ([]T, error) {
+	var out []T
 	for {
 		r, err := st.Recv()
 		if errors.Is(err, io.EOF) {
@@ -189,8 +186,16 @@ func (f *fixture) listPeers(addr string) ([]*apipb.Peer, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r.Peer)
+		out = append(out, get(r))
 	}
+}
+
+func (f *fixture) listPeers(addr string) ([]*apipb.Peer, error) {
+	st, err := f.c.ListPeer(f.ctx, &apipb.ListPeerRequest{Address: addr})
+	if err != nil {
+		return nil, err
+	}
+	return recvAll(st, (*apipb.ListPeerResponse).GetPeer)
 }
 
 func (f *fixture) listPath(req *apipb.ListPathRequest) ([]*apipb.Destination, error) {
@@ -198,17 +203,7 @@ func (f *fixture) listPath(req *apipb.ListPathRequest) ([]*apipb.Destination, er
 	if err != nil {
 		return nil, err
 	}
-	var out []*apipb.Destination
-	for {
-		r, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r.Destination)
-	}
+	return recvAll(st, (*apipb.ListPathResponse).GetDestination)
 }
 
 func prefixes(ds []*apipb.Destination) string {

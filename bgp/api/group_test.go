@@ -1,8 +1,6 @@
 package api
 
 import (
-	"errors"
-	"io"
 	"net/netip"
 	"testing"
 	"time"
@@ -19,17 +17,7 @@ func (f *fixture) listGroups(name string) ([]*apipb.PeerGroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*apipb.PeerGroup
-	for {
-		r, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r.PeerGroup)
-	}
+	return recvAll(st, (*apipb.ListPeerGroupResponse).GetPeerGroup)
 }
 
 func (f *fixture) listRanges(group string) ([]*apipb.DynamicNeighbor, error) {
@@ -37,17 +25,7 @@ func (f *fixture) listRanges(group string) ([]*apipb.DynamicNeighbor, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*apipb.DynamicNeighbor
-	for {
-		r, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r.DynamicNeighbor)
-	}
+	return recvAll(st, (*apipb.ListDynamicNeighborResponse).GetDynamicNeighbor)
 }
 
 // Peer groups: members take the group's settings where they give none, an updated group
