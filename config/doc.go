@@ -47,6 +47,10 @@
 //	    (a duration such as "90s", or a number of seconds; 0 disables), log-level,
 //	    memory-limit (bytes, or GOMEMLIMIT's syntax: "512MiB")
 //	fanout.sync: max-concurrent-walks, max-start-delay
+//	fanout.instances[]: name ("default" or a vrf's name), table, install, netns, source-v4,
+//	    source-v6, bridge, bridge-addresses, rule-priority, ports[] (name, peer, addresses):
+//	    the kernel side of a network instance (instances.go); an instance without an entry
+//	    installs nowhere
 //
 // A key outside this schema is an error: "unknown key", or "gobgpd setting not supported by
 // fanout" for the rest of gobgpd's schema (policies, RPKI, BMP, zebra, ...). (viper drops a

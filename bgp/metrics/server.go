@@ -48,6 +48,9 @@ type Deps struct {
 	Server    *bgp.Server
 	RIB       *bgp.RIB
 	Scheduler *sched.Scheduler
+	// Instances, when set, returns the network instances' statuses for the JSON diagnostics
+	// (the daemon passes netinst.Manager.Status); called at scrape time from any goroutine.
+	Instances func() any
 }
 
 // Server is a running metrics listener. Owner: the daemon, which calls Close.
@@ -83,7 +86,7 @@ func newServer(cfg Config, deps Deps) *Server {
 	if timeout <= 0 {
 		timeout = DefaultRibOutTimeout
 	}
-	src := &source{srv: deps.Server, rib: deps.RIB, sched: deps.Scheduler, timeout: timeout}
+	src := &source{srv: deps.Server, rib: deps.RIB, sched: deps.Scheduler, instances: deps.Instances, timeout: timeout}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(src))
 	return &Server{log: log, src: src, reg: reg}

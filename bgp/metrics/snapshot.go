@@ -32,6 +32,8 @@ type Snapshot struct {
 	RibOutsError string          `json:"ribouts_error,omitempty"`
 	Memory       MemorySnapshot  `json:"memory"`
 	Sync         SyncSnapshot    `json:"sync"`
+	// Instances are the network instances' statuses (netinst.Status), when the daemon runs any.
+	Instances any `json:"instances,omitempty"`
 }
 
 // SyncSnapshot is the state of sync pacing (bgp/pacing.go): table walks that send peers
@@ -123,11 +125,16 @@ type source struct {
 	rib     *bgp.RIB
 	sched   *sched.Scheduler
 	timeout time.Duration // bounds the RibOut task
+	// instances returns the network instances' statuses; nil: none reported.
+	instances func() any
 }
 
 // snapshot reads the state now. It waits at most s.timeout (for the RibOuts).
 func (s *source) snapshot() *Snapshot {
 	snap := &Snapshot{}
+	if s.instances != nil {
+		snap.Instances = s.instances()
+	}
 	if s.srv != nil {
 		for _, p := range s.srv.Peers() {
 			snap.Peers = append(snap.Peers, peerSnapshot(&p))

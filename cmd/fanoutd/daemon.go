@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -121,6 +122,8 @@ type daemon struct {
 	apiDone chan error      // Serve's result
 	metrics *metrics.Server // /metrics and /debug/fanout on fanout.http-address
 	inst    *instances      // network instances (instances.go)
+	// instMgr is the instance manager while it runs, read by the metrics listener.
+	instMgr atomic.Pointer[netinst.Manager]
 	cancel  context.CancelFunc
 }
 
@@ -194,7 +197,7 @@ func startWith(c *config.Config, log *zap.Logger, o options) (*daemon, error) {
 		return nil, err
 	}
 	d.metrics, err = metrics.Start(metrics.Config{Addr: c.Fanout.HTTPAddress, Pprof: o.pprof},
-		metrics.Deps{Logger: log.Named("metrics"), Server: d.srv, RIB: d.rib, Scheduler: s})
+		metrics.Deps{Logger: log.Named("metrics"), Server: d.srv, RIB: d.rib, Scheduler: s, Instances: d.instanceStatuses})
 	if err != nil {
 		d.stop(context.Background())
 		return nil, fmt.Errorf("fanout.http-address %s: %w", c.Fanout.HTTPAddress, err)

@@ -148,6 +148,7 @@ func (d *daemon) startInstances(c *config.Config, o options) error {
 	}
 	in.m = m
 	d.inst = in
+	d.instMgr.Store(m)
 	cfgs := instanceConfigs(c)
 	if err := m.Apply(cfgs); err != nil {
 		return fmt.Errorf("fanout.instances: %w", err)
@@ -214,6 +215,7 @@ func (d *daemon) stopInstances(ctx context.Context) error {
 		in.kernels.close()
 	}
 	d.inst = nil
+	d.instMgr.Store(nil)
 	return errors.Join(errs...)
 }
 
@@ -229,6 +231,15 @@ func (d *daemon) reloadInstances(next *config.Config) error {
 	}
 	if err := d.inst.m.Apply(instanceConfigs(next)); err != nil {
 		return fmt.Errorf("fanout.instances: %w", err)
+	}
+	return nil
+}
+
+// instanceStatuses returns the instances' statuses for the JSON diagnostics, nil when none
+// run. Safe from any goroutine.
+func (d *daemon) instanceStatuses() any {
+	if m := d.instMgr.Load(); m != nil {
+		return m.Status()
 	}
 	return nil
 }

@@ -161,6 +161,10 @@ func (r *reloader) reload() error {
 			r.level.SetLevel(lvl)
 		}
 	}
+	if err := r.d.reloadInstances(next); err != nil {
+		errs = append(errs, err)
+		log.Error("reload: network instances", zap.Error(err))
+	}
 	r.cur = keepRunning(r.cur, next, failed)
 	fields := []zap.Field{zap.Strings("removed", removed), zap.Strings("changed", changed),
 		zap.Strings("added", added), zap.Strings("live", live),

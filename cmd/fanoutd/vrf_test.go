@@ -83,4 +83,9 @@ func TestVRFInstanceFedFromVRFTable(t *testing.T) {
 	if inVRF("10.20.0.0/16") {
 		t.Fatal("the vrf table kept a withdrawn route")
 	}
+	// The JSON diagnostics carry the instances' statuses.
+	st, ok := d.metrics.Snapshot().Instances.([]netinst.Status)
+	if !ok || len(st) != 1 || st[0].Name != "red" {
+		t.Fatalf("diagnostics instances %#v", d.metrics.Snapshot().Instances)
+	}
 }
