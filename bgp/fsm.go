@@ -63,7 +63,8 @@ const (
 	EvUpdateMsgErr             EventKind = 28
 	EvSendHoldTimerExpires     EventKind = 29 // RFC 9687
 	EvRouteRefreshMsg          EventKind = 30 // RFC 2918: a ROUTE-REFRESH in Established
-	eventKinds                           = 31
+	EvStableTimerExpires       EventKind = 31 // the session has been Established for StableTime
+	eventKinds                           = 32
 )
 
 var eventNames = map[EventKind]string{
@@ -72,6 +73,7 @@ var eventNames = map[EventKind]string{
 	EvAutomaticStop: "AutomaticStop", EvConnectRetryTimerExpires: "ConnectRetryTimerExpires",
 	EvHoldTimerExpires: "HoldTimerExpires", EvKeepaliveTimerExpires: "KeepaliveTimerExpires",
 	EvDelayOpenTimerExpires: "DelayOpenTimerExpires", EvIdleHoldTimerExpires: "IdleHoldTimerExpires",
+	EvStableTimerExpires: "StableTimerExpires",
 	EvTCPConnectionValid: "TcpConnectionValid", EvTCPCRInvalid: "TcpCRInvalid", EvTCPCRAcked: "TcpCRAcked",
 	EvTCPConnectionConfirmed: "TcpConnectionConfirmed", EvTCPConnectionFails: "TcpConnectionFails",
 	EvBGPOpen: "BGPOpen", EvBGPOpenDelayOpen: "BGPOpenDelayOpen", EvBGPHeaderErr: "BGPHeaderErr",
@@ -109,10 +111,11 @@ const (
 	TimerKeepalive
 	TimerDelayOpen
 	TimerIdleHold
+	TimerStable // Established long enough: failures are no longer counted as oscillation
 	timerCount
 )
 
-var timerNames = [...]string{"connect-retry", "hold", "keepalive", "delay-open", "idle-hold"}
+var timerNames = [...]string{"connect-retry", "hold", "keepalive", "delay-open", "idle-hold", "stable"}
 
 func (t Timer) String() string {
 	if int(t) < len(timerNames) {
@@ -183,6 +186,10 @@ type FSMConfig struct {
 	Passive             bool          // never initiate connections (PassiveTcpEstablishment)
 	IdleHoldTime        time.Duration // base delay before leaving Idle after an error (damping); 0 = none
 	MaxIdleHoldTime     time.Duration // cap of the doubling idle-hold back-off
+	// StableTime is how long a session must stay Established for its peer to count as
+	// stable again: the next failure then restarts at once, without damping (a peer that
+	// closes a long-lived session and reconnects is not made to wait). 0: 60 s.
+	StableTime time.Duration
 }
 
 // FSM is the RFC 4271 §8 finite state machine of one BGP connection: a pure core with no
@@ -206,6 +213,7 @@ type FSM struct {
 	negotiatedHold      time.Duration
 	keepalive           time.Duration
 	idleHold            time.Duration // current damping delay; doubles per failure
+	unstable            bool          // a failure happened since the peer was last stable
 	running             [timerCount]bool
 	out                 []Action
 }
@@ -255,6 +263,8 @@ func (f *FSM) Step(ev Event) []Action {
 		f.running[TimerDelayOpen] = false
 	case EvIdleHoldTimerExpires:
 		f.running[TimerIdleHold] = false
+	case EvStableTimerExpires:
+		f.running[TimerStable] = false
 	}
 	var next State
 	var why string
@@ -286,6 +296,13 @@ func (f *FSM) Step(ev Event) []Action {
 }
 
 func (f *FSM) emit(a Action) { f.out = append(f.out, a) }
+
+func (f *FSM) stableTime() time.Duration {
+	if f.cfg.StableTime > 0 {
+		return f.cfg.StableTime
+	}
+	return 60 * time.Second
+}
 
 func (f *FSM) arm(t Timer, d time.Duration) {
 	f.running[t] = true
@@ -328,6 +345,10 @@ func (f *FSM) fail(why string) (State, string) {
 	f.connectRetryCounter++
 	if f.cfg.IdleHoldTime > 0 {
 		switch {
+		case !f.unstable:
+			// The first failure since the peer was stable: restart at once; the next
+			// ones, until a session lasts StableTime, are damped.
+			f.unstable, f.idleHold = true, 0
 		case f.idleHold == 0:
 			f.idleHold = f.cfg.IdleHoldTime
 		case f.cfg.MaxIdleHoldTime == 0 || f.idleHold*2 <= f.cfg.MaxIdleHoldTime:
@@ -343,7 +364,7 @@ func (f *FSM) fail(why string) (State, string) {
 func (f *FSM) stopped(why string) (State, string) {
 	f.emit(Action{Kind: ActDropConnection})
 	f.connectRetryCounter = 0
-	f.idleHold = 0
+	f.idleHold, f.unstable = 0, false
 	return Idle, why
 }
 
@@ -539,8 +560,10 @@ func (f *FSM) openConfirm(ev Event) (State, string) {
 		if f.negotiatedHold > 0 {
 			f.arm(TimerHold, f.negotiatedHold)
 		}
-		f.idleHold = 0
 		f.retry = f.cfg.ConnectRetryTime
+		if f.cfg.IdleHoldTime > 0 {
+			f.arm(TimerStable, f.stableTime())
+		}
 		f.emit(Action{Kind: ActEstablished})
 		return Established, "KEEPALIVE received"
 	}
@@ -573,6 +596,9 @@ func (f *FSM) established(ev Event) (State, string) {
 	case EvKeepaliveTimerExpires:
 		f.emit(Action{Kind: ActSendKeepalive})
 		f.arm(TimerKeepalive, f.keepalive)
+		return Established, f.why
+	case EvStableTimerExpires:
+		f.idleHold, f.unstable = 0, false
 		return Established, f.why
 	case EvKeepAliveMsg:
 		if f.negotiatedHold > 0 {

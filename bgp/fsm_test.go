@@ -147,6 +147,8 @@ func parseFSMConfig(args []string) (FSMConfig, error) {
 			cfg.MaxIdleHoldTime = d
 		case "max-connect-retry":
 			cfg.MaxConnectRetryTime = d
+		case "stable":
+			cfg.StableTime = d
 		default:
 			return cfg, fmt.Errorf("config: unknown key %q", k)
 		}

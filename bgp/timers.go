@@ -186,6 +186,7 @@ var timerEvents = [timerCount]EventKind{
 	TimerKeepalive:    EvKeepaliveTimerExpires,
 	TimerDelayOpen:    EvDelayOpenTimerExpires,
 	TimerIdleHold:     EvIdleHoldTimerExpires,
+	TimerStable:       EvStableTimerExpires,
 }
 
 func (l *peerLoop) onTimer(m timerFired) {
