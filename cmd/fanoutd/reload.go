@@ -83,6 +83,13 @@ func (r *reloader) reload() error {
 	}
 	delta := config.Diff(r.cur, next)
 	if delta.Empty() {
+		// fanout.instances is not part of the diff: apply it (instances whose settings did
+		// not change stay as they are, so "no changes" still holds for everything else).
+		if err := r.d.reloadInstances(next); err != nil {
+			log.Error("reload: network instances", zap.Error(err))
+			return err
+		}
+		r.cur = next
 		log.Info("reload: no changes")
 		return nil
 	}

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"go.uber.org/zap"
@@ -88,4 +91,63 @@ func TestVRFInstanceFedFromVRFTable(t *testing.T) {
 	if !ok || len(st) != 1 || st[0].Name != "red" {
 		t.Fatalf("diagnostics instances %#v", d.metrics.Snapshot().Instances)
 	}
+}
+
+// TestReloadAppliesInstances: a reload of a file whose only change is an instance's kernel
+// table reaches the instance (a new TargetVersion), and so does one that also adds a vrf.
+func TestReloadAppliesInstances(t *testing.T) {
+	const base = `
+[global.config]
+  as = 65000
+  router-id = "192.0.2.1"
+  port = -1
+[fanout]
+  grpc-address = "127.0.0.1:0"
+  http-address = "127.0.0.1:0"
+[[vrfs]]
+  [vrfs.config]
+    name = "red"
+    rd = "65000:1"
+    both-rt-list = ["65000:1"]
+[[fanout.instances]]
+  name = "red"
+  table = %d
+%s`
+	p := filepath.Join(t.TempDir(), "fanout.toml")
+	write := func(table int, extra string) *config.Config {
+		t.Helper()
+		if err := os.WriteFile(p, []byte(fmt.Sprintf(base, table, extra)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := write(200, "")
+	k := netinst.NewFakeKernel()
+	d, err := startWith(c, zap.NewNop(), options{kernel: func(string) (netinst.Kernel, error) { return k, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.stop(context.Background()) })
+	r := &reloader{d: d, log: zap.NewNop(), path: p, cur: c}
+	waitFor(t, "red up", func() bool { s := instanceStatus(d, "red"); return s.TargetVersion == 1 && !s.Pending })
+	write(201, "")
+	if err := r.reload(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "red's new table", func() bool { s := instanceStatus(d, "red"); return s.TargetVersion == 2 && !s.Pending })
+	write(201, `
+[[vrfs]]
+  [vrfs.config]
+    name = "blue"
+    rd = "65000:2"
+    both-rt-list = ["65000:2"]
+`)
+	if err := r.reload(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "blue added", func() bool { s := instanceStatus(d, "blue"); return s.TargetVersion >= 1 && !s.Pending })
 }
