@@ -385,13 +385,32 @@ func (r *Reader) prefix16() (hi, lo uint64, bits uint, st PrefixStatus) {
 		r.fail()
 		return 0, 0, 0, PrefixTruncated
 	}
-	var a [16]byte
-	copy(a[:], r.b[r.off+1:r.off+1+nb])
+	p := r.b[r.off+1 : r.off+1+nb]
 	r.off += 1 + nb
-	if rem := n & 7; rem != 0 {
-		a[nb-1] &= 0xff << (8 - rem)
+	if nb > 8 {
+		hi, lo = binary.BigEndian.Uint64(p[:8]), leading(p[8:])
+	} else {
+		hi = leading(p)
 	}
-	return binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:]), uint(n), PrefixOK
+	m := mask6(uint(n))
+	return hi & m.hi, lo & m.lo, uint(n), PrefixOK
+}
+
+// leading returns the (at most 8) bytes p as the leading bytes of a big-endian word, in
+// at most two loads that may overlap: no copy through a temporary array (whose piecewise
+// stores a whole-word load could not forward from).
+func leading(p []byte) uint64 {
+	switch n := len(p); {
+	case n >= 8:
+		return binary.BigEndian.Uint64(p)
+	case n >= 4:
+		return uint64(binary.BigEndian.Uint32(p))<<32 | uint64(binary.BigEndian.Uint32(p[n-4:]))<<(64-8*n)
+	case n >= 2:
+		return uint64(binary.BigEndian.Uint16(p))<<48 | uint64(binary.BigEndian.Uint16(p[n-2:]))<<(64-8*n)
+	case n == 1:
+		return uint64(p[0]) << 56
+	}
+	return 0
 }
 
 // addrFromWords returns the IPv6 address whose big-endian halves are hi and lo.
