@@ -206,8 +206,9 @@ func (r *Reader) Attr() (flags, typ uint8, val, raw []byte, ok bool) {
 		r.fail()
 		return 0, typ, nil, nil, false
 	}
-	flags, typ = b[off], b[off+1]
-	start, n := off+3, int(b[off+2])
+	h := b[off : off+3 : off+3] // one bounds check for the header
+	flags, typ = h[0], h[1]
+	start, n := off+3, int(h[2])
 	if flags&FlagExtLen != 0 {
 		if start >= len(b) {
 			r.fail()
