@@ -85,3 +85,34 @@ func TestRibOutAdvertisedCountsAndRead(t *testing.T) {
 		t.Fatalf("new member on slot %d (the departed one's: %d) with count %d", m3, m2, c3)
 	}
 }
+
+// BenchmarkCountAdv: the cost apply adds where a unit's advertised set changes, for a prefix
+// newly advertised to (or withdrawn from) every member of a full RibOut, and for a change
+// that moves one member.
+func BenchmarkCountAdv(b *testing.B) {
+	r := &RibOut{advCount: make([][MaxMembers]int64, 1)}
+	var all PeerSet
+	for i := range MaxMembers {
+		all.Add(i)
+	}
+	one := all
+	one.Remove(7)
+	b.Run("all-members", func(b *testing.B) {
+		for i := range b.N {
+			if i&1 == 0 {
+				r.countAdv(0, PeerSet{}, all)
+			} else {
+				r.countAdv(0, all, PeerSet{})
+			}
+		}
+	})
+	b.Run("one-member", func(b *testing.B) {
+		for i := range b.N {
+			if i&1 == 0 {
+				r.countAdv(0, all, one)
+			} else {
+				r.countAdv(0, one, all)
+			}
+		}
+	})
+}
