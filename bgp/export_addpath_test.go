@@ -50,15 +50,7 @@ func TestExportAddPathSend(t *testing.T) {
 	pfx := netip.MustParsePrefix("10.88.0.0/24")
 	announce := func(p *rawPeer, lp uint32) {
 		t.Helper()
-		var a proto.Attrs
-		for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrLocalPref} {
-			a.Present.Set(typ)
-		}
-		a.LocalPref = lp
-		wire, err := proto.AppendAttrs(nil, &a, &opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		wire := ibgpWire(t, lp, nil)
 		var b proto.UpdateBuilder
 		b.Reset(&opts)
 		b.Announce(proto.IPv4Unicast, wire, proto.MPNextHop{Addr: addr("198.18.7.1")}, proto.NLRI{Prefix: pfx})

@@ -258,24 +258,18 @@ func (r *RIB) adopt(info *SessionInfo) (*rib.Source, []proto.Family) {
 
 // llgrForwarding is grForwarding for the LLGR capability (its per-family F bit).
 func llgrForwarding(c *proto.LongLivedGR, fam proto.Family) bool {
-	if !c.Present {
-		return false
-	}
-	for _, f := range c.Families {
-		if f.Family == fam {
-			return f.Flags&proto.GRForwarding != 0
-		}
-	}
-	return false
+	return c.Present && forwarding(c.Families, fam)
 }
 
 // grForwarding reports whether gr (a peer's Graceful Restart capability) says the peer
 // kept its forwarding state for fam (the F bit, RFC 4724 §3).
 func grForwarding(gr *proto.GracefulRestart, fam proto.Family) bool {
-	if !gr.Present {
-		return false
-	}
-	for _, f := range gr.Families {
+	return gr.Present && forwarding(gr.Families, fam)
+}
+
+// forwarding reports whether fam's entry in fams has the F bit.
+func forwarding(fams []proto.GRFamily, fam proto.Family) bool {
+	for _, f := range fams {
 		if f.Family == fam {
 			return f.Flags&proto.GRForwarding != 0
 		}

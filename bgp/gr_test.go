@@ -49,19 +49,7 @@ func (g *grPeer) announce(lp uint32, ps ...string) { g.announceComm(lp, nil, ps.
 // announceComm sends the prefixes with LOCAL_PREF lp and COMMUNITIES comm (none if nil).
 func (g *grPeer) announceComm(lp uint32, comm []byte, ps ...string) {
 	g.t.Helper()
-	var a proto.Attrs
-	for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrLocalPref} {
-		a.Present.Set(typ)
-	}
-	if comm != nil {
-		a.Present.Set(proto.AttrCommunities)
-		a.Communities = comm
-	}
-	a.LocalPref = lp
-	wire, err := proto.AppendAttrs(nil, &a, &g.opts)
-	if err != nil {
-		g.t.Fatal(err)
-	}
+	wire := ibgpWire(g.t, lp, comm)
 	var b proto.UpdateBuilder
 	b.Reset(&g.opts)
 	for _, p := range ps {

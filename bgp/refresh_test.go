@@ -102,15 +102,7 @@ func TestRouteRefreshAnswered(t *testing.T) {
 	enh := raw("127.1.63.20", func(c *proto.Capabilities) { c.EnhancedRouteRefresh = true })
 	plain := raw("127.1.63.21", nil)
 	opts := proto.SessionOptions{AS4: true}
-	var a proto.Attrs
-	for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrLocalPref} {
-		a.Present.Set(typ)
-	}
-	a.LocalPref = 100
-	wire, err := proto.AppendAttrs(nil, &a, &opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wire := ibgpWire(t, 100, nil)
 	var b proto.UpdateBuilder
 	b.Reset(&opts)
 	for _, p := range prefixes("10.60.0.0", routes) {
@@ -228,15 +220,7 @@ func TestRouteRefreshFlood(t *testing.T) {
 	}
 	spk, flooder, quiet := raw("127.1.70.10"), raw("127.1.70.20"), raw("127.1.70.21")
 	opts := proto.SessionOptions{AS4: true}
-	var a proto.Attrs
-	for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrLocalPref} {
-		a.Present.Set(typ)
-	}
-	a.LocalPref = 100
-	wire, err := proto.AppendAttrs(nil, &a, &opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wire := ibgpWire(t, 100, nil)
 	send := func(ps ...netip.Prefix) {
 		var b proto.UpdateBuilder
 		b.Reset(&opts)
@@ -341,4 +325,24 @@ func TestRouteRefreshFlood(t *testing.T) {
 	if bound := max(10*p99(before), 250*time.Millisecond); p99(during) > bound {
 		t.Errorf("propagation p99 %v during the flood, %v before: the flood slows other peers", p99(during), p99(before))
 	}
+}
+
+// ibgpWire encodes the attributes of a plain iBGP route: ORIGIN, an empty AS_PATH,
+// LOCAL_PREF lp and, when comm is not nil, COMMUNITIES comm.
+func ibgpWire(t testing.TB, lp uint32, comm []byte) []byte {
+	t.Helper()
+	var a proto.Attrs
+	for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrLocalPref} {
+		a.Present.Set(typ)
+	}
+	if comm != nil {
+		a.Present.Set(proto.AttrCommunities)
+		a.Communities = comm
+	}
+	a.LocalPref = lp
+	wire, err := proto.AppendAttrs(nil, &a, &proto.SessionOptions{AS4: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wire
 }
