@@ -16,6 +16,18 @@
 //     timer is not expired while the reader waits on it.
 //   - sendbuf.go is the per-peer bounded send buffer whose urgent lane puts KEEPALIVE and
 //     NOTIFICATION ahead of queued UPDATEs at a message boundary.
+//   - group.go and send.go are export: sessions join one RibOut per family (rib.RibOut), a
+//     bgp.membership task keeps membership and scheduling groups, a bgp.send task per group
+//     encodes each UPDATE once for all the members in sync. addpath.go: ADD-PATH send.
+//   - pacing.go decides when the table walks that sync a session (initial sync, ROUTE-
+//     REFRESH answers from refresh.go) start: one at a time per RibOut, a bounded number at
+//     once, each after a random delay; the walks are low-priority db.walk tasks, so liveness
+//     (the per-peer goroutines above) and routing (db.partition) always go first.
+//   - gr.go is graceful restart as a helper (RFC 4724, RFC 8538 N bit, RFC 9494 long-lived)
+//     and gr_defer.go fanout's own restart (export deferred until the peers' End-of-RIB).
+//   - admission.go and memlimit.go bound what peers can make fanout hold: connection
+//     attempts per source, unestablished connections, memory; sockopt*.go is TCP MD5 and
+//     GTSM.
 //
 // bgp must not parse bytes; that is proto.
 package bgp
