@@ -22,6 +22,7 @@ type VRFConfig struct {
 	ImportRTs [][8]byte // route targets (RFC 4360 §4) whose VPN routes the VRF imports
 	ExportRTs [][8]byte // route targets the VRF's exported routes carry
 	Label     uint32    // MPLS label of the VRF's exported routes (one per VRF)
+	ID        uint32    // gobgpd's vrf id, for the API
 }
 
 // VRF is one VRF's routing: an IPv4 and an IPv6 Table whose keys carry the VRF's RD (so an

@@ -13,9 +13,10 @@
 // shorter, sorted by prefix), AddPath, AddPathStream, DeletePath (the global table, through
 // bgp.LocalOrigin: validated as an UPDATE from a peer would be, and refused whole on any
 // error), GetTable; WatchEvent (peer state events, and best-path table events) with bounded
-// queues that cut off a slow watcher; SetLogLevel; ListVrf (there are none). Every other RPC
-// answers codes.Unimplemented with a sentence naming it, and so do the parts of implemented
-// RPCs that need what this build lacks (VRF and VPN tables).
+// queues that cut off a slow watcher; SetLogLevel; ListVrf (the configured VRFs) and ListPath
+// of a VRF's table (vrf.go). Every other RPC answers codes.Unimplemented with a sentence
+// naming it, and so do the parts of implemented RPCs that need what this build lacks (VPN
+// tables, AddPath and DeletePath in a VRF).
 //
 // Adj-RIB-Out is read, not recomputed: a listing finds the neighbor's RibOut slot per family
 // (bgp.RIB.AdjOut) and its walk reads what the RibOut keeps for that slot on each entry.

@@ -551,12 +551,3 @@ func checkCommunication(what, msg string) error {
 	}
 	return nil
 }
-
-// ListVrf lists the VRFs: the server has none (this build has no VRFs, and the
-// configuration refuses them), so a named one is NotFound.
-func (s *Service) ListVrf(req *apipb.ListVrfRequest, stream apipb.GobgpApi_ListVrfServer) error {
-	if req.GetName() != "" {
-		return status.Errorf(codes.NotFound, "ListVrf: no VRF %q: this build has no VRFs", req.GetName())
-	}
-	return nil
-}

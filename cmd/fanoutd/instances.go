@@ -51,7 +51,7 @@ const vrfLabelBase = 16
 func vrfConfigs(c *config.Config) []rib.VRFConfig {
 	var out []rib.VRFConfig
 	for _, v := range c.Vrfs {
-		rc := rib.VRFConfig{Name: v.Name, RD: proto.RD(v.RD), Label: vrfLabelBase + v.ID}
+		rc := rib.VRFConfig{Name: v.Name, RD: proto.RD(v.RD), Label: vrfLabelBase + v.ID, ID: v.ID}
 		for _, rt := range v.ImportRTs {
 			rc.ImportRTs = append(rc.ImportRTs, [8]byte(rt))
 		}

@@ -1,0 +1,77 @@
+package api
+
+import (
+	apipb "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
+	gobgp "github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/fanoutd/fanout/proto"
+	"github.com/fanoutd/fanout/rib"
+)
+
+// ListVrf lists the configured VRFs (all, or the one named) with their RD, import and
+// export route targets and id, as `gobgp vrf` shows them. The GoBGP message has no field for
+// route counts: `gobgp vrf NAME rib` lists the routes.
+func (s *Service) ListVrf(req *apipb.ListVrfRequest, stream apipb.GobgpApi_ListVrfServer) error {
+	vs := s.rib.VRFs().List()
+	if name := req.GetName(); name != "" {
+		v := s.rib.VRF(name)
+		if v == nil {
+			return status.Errorf(codes.NotFound, "ListVrf: no VRF %q is configured", name)
+		}
+		vs = []*rib.VRF{v}
+	}
+	for _, v := range vs {
+		pb, err := vrfMessage(v.Config())
+		if err != nil {
+			return status.Errorf(codes.Internal, "ListVrf: vrf %q: %v", v.Name(), err)
+		}
+		if err := stream.Send(&apipb.ListVrfResponse{Vrf: pb}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// vrfMessage is c as the GoBGP API carries a VRF.
+func vrfMessage(c rib.VRFConfig) (*apipb.Vrf, error) {
+	rd, err := apiutil.MarshalRD(gobgp.GetRouteDistinguisher(c.RD[:]))
+	if err != nil {
+		return nil, err
+	}
+	imp, err := routeTargets(c.ImportRTs)
+	if err != nil {
+		return nil, err
+	}
+	exp, err := routeTargets(c.ExportRTs)
+	if err != nil {
+		return nil, err
+	}
+	return &apipb.Vrf{Name: c.Name, Rd: rd, ImportRt: imp, ExportRt: exp, Id: c.ID}, nil
+}
+
+func routeTargets(rts [][8]byte) ([]*anypb.Any, error) {
+	ecs := make([]gobgp.ExtendedCommunityInterface, 0, len(rts))
+	for i := range rts {
+		ec, err := gobgp.ParseExtended(rts[i][:])
+		if err != nil {
+			return nil, err
+		}
+		ecs = append(ecs, ec)
+	}
+	return apiutil.MarshalRTs(ecs)
+}
+
+// vrfTable returns VRF name's table of fam (IPv4 or IPv6 unicast, as `gobgp vrf NAME rib`
+// asks) and the RD its keys carry. An unknown name gets gobgpd's answer (code and words),
+// which the CLI prints as it is.
+func (s *Service) vrfTable(name string, fam proto.Family) (*rib.Table, proto.RD, error) {
+	v := s.rib.VRF(name)
+	if v == nil {
+		return nil, proto.RD{}, status.Errorf(codes.Unknown, "vrf %s not found", name)
+	}
+	return v.Table(fam), v.Config().RD, nil
+}
