@@ -44,8 +44,12 @@ var (
 	ErrRangeExists     = errors.New("bgp: dynamic-neighbor range already exists")
 )
 
-// dynamicSweep is how often a dynamic peer's watcher looks at its state.
-const dynamicSweep = time.Second
+// dynamicSweep is how often a dynamic peer's watcher looks at its state, and
+// dynamicIdleLooks how many looks in a row must find it without a session before it goes.
+const (
+	dynamicSweep     = time.Second
+	dynamicIdleLooks = 2
+)
 
 // groupSet is the server's peer groups and dynamic-neighbor ranges, and the peers the
 // ranges created. Guarded by Server.mu (a field of Server).
@@ -246,12 +250,14 @@ func (s *Server) acceptDynamic(a netip.Addr) *Peer {
 	return p
 }
 
-// watchDynamic removes dynamic peer p once it is without a session: at a look (every
-// dynamicSweep) that finds it before OpenSent. It was created with a connection in hand, so
+// watchDynamic removes dynamic peer p once it is without a session: when dynamicIdleLooks
+// looks in a row (one every dynamicSweep) find it before OpenSent, so a session slow to
+// start is not taken for one that ended. It was created with a connection in hand, so
 // that means its session ended (or never got past the connection). Owner: the server (wg);
 // it ends with the peer.
 func (s *Server) watchDynamic(p *Peer, group string) {
 	defer s.wg.Done()
+	idle := 0
 	for {
 		tick := make(chan struct{})
 		t := s.deps.Clock.AfterFunc(dynamicSweep, func() { close(tick) })
@@ -263,6 +269,10 @@ func (s *Server) watchDynamic(p *Peer, group string) {
 		case <-tick:
 		}
 		if State(p.counters.state.Load()) >= OpenSent {
+			idle = 0
+			continue
+		}
+		if idle++; idle < dynamicIdleLooks {
 			continue
 		}
 		if s.Lookup(p.cfg.Addr) != p {
