@@ -423,6 +423,11 @@ func (r *reader) handle(h proto.Header, body []byte) bool {
 		// RFC 7313 §5: unknown subtypes are ignored; RFC 2918 §4: so are families not
 		// negotiated.
 		if rr.KnownSubtype() && hasFamily(r.families, rr.Family) {
+			if m, ok := r.ingest.(refreshMarker); ok && rr.Subtype != proto.RefreshNormal {
+				// BoRR / EoRR frame the peer's re-advertisement: applied here, in order with
+				// the UPDATEs between them (refresh.go).
+				m.RefreshMarker(rr)
+			}
 			c.post(connEvent{ev: Event{Kind: EvRouteRefreshMsg}, rr: rr})
 		}
 		return true

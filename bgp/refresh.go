@@ -3,6 +3,8 @@ package bgp
 import (
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/rib"
 	"github.com/fanoutd/fanout/sched"
@@ -44,6 +46,33 @@ func (in *ribIn) RouteRefresh(rr proto.RouteRefresh) {
 		return
 	}
 	in.r.exp.post(memberOp{kind: opRefresh, info: in.info, fam: rr.Family, enh: in.info.EnhancedRefresh})
+}
+
+// refreshMarker is what an Ingest does with the BoRR and EoRR markers around a peer's
+// re-advertisement (RFC 7313 §4). Called from the session's reader goroutine, in order with
+// Update.
+type refreshMarker interface {
+	RefreshMarker(rr proto.RouteRefresh)
+}
+
+// RefreshMarker implements refreshMarker: at BoRR the session's routes of the family are
+// marked stale, the ones it re-sends replace them, and at EoRR what it did not re-send goes
+// (RFC 7313 §4).
+func (in *ribIn) RefreshMarker(rr proto.RouteRefresh) {
+	t := in.r.Table(rr.Family)
+	if t == nil {
+		return
+	}
+	var err error
+	switch rr.Subtype {
+	case proto.RefreshBoRR:
+		err = t.MarkStale(in.r.ctx, in.src)
+	case proto.RefreshEoRR:
+		err = t.SweepStale(in.r.ctx, in.src)
+	}
+	if err != nil {
+		in.r.log.Warn("enhanced route refresh marker not applied", zap.Stringer("peer", in.info.PeerAddr), zap.Error(err))
+	}
 }
 
 // SoftResetOut implements refresher: every family is re-advertised.

@@ -346,3 +346,33 @@ func ibgpWire(t testing.TB, lp uint32, comm []byte) []byte {
 	}
 	return wire
 }
+
+// Enhanced route refresh, receiving side (RFC 7313 §4): routes a peer does not re-send
+// between BoRR and EoRR go at EoRR; the re-sent ones stay without a withdrawal.
+func TestEnhancedRefreshReceived(t *testing.T) {
+	srv, _, _ := exportServer(t, "127.1.73.1")
+	addPeer(t, srv, PeerConfig{Addr: addr("127.1.73.10"), PeerAS: 65000, RRClient: true, Passive: true})
+	addPeer(t, srv, PeerConfig{Addr: addr("127.1.73.20"), PeerAS: 65000, RRClient: true, Passive: true})
+	spk := &grPeer{t: t, srv: srv, a: "127.1.73.10", opts: proto.SessionOptions{AS4: true}}
+	spk.p = dialRaw(t, spk.a, srv.ListenAddrs()[0], 0)
+	spk.p.handshake(65000, spk.a, 0, func(c *proto.Capabilities) { c.EnhancedRouteRefresh = true })
+	waitState(t, srv, addr(spk.a), Established)
+	rp := dialRaw(t, "127.1.73.20", srv.ListenAddrs()[0], 0)
+	rp.handshake(65000, "127.1.73.20", 0, nil)
+	waitState(t, srv, addr("127.1.73.20"), Established)
+	w := &watcher{t: t, p: rp, opts: proto.SessionOptions{AS4: true}, table: map[string]uint32{}}
+
+	spk.announce(100, "10.73.1.0/24", "10.73.2.0/24")
+	w.until("learned", w.has(map[string]uint32{"10.73.1.0/24": 100, "10.73.2.0/24": 100}))
+	spk.p.send(proto.AppendRouteRefresh(nil, proto.RouteRefresh{Family: proto.IPv4Unicast, Subtype: proto.RefreshBoRR}))
+	spk.announce(100, "10.73.1.0/24")
+	spk.p.send(proto.AppendRouteRefresh(nil, proto.RouteRefresh{Family: proto.IPv4Unicast, Subtype: proto.RefreshEoRR}))
+	w.until("the route not re-sent goes at EoRR", w.has(map[string]uint32{"10.73.1.0/24": 100}))
+	w.pump(200 * time.Millisecond)
+	if !slices.Equal(w.withdrawn, []string{"10.73.2.0/24"}) {
+		t.Fatalf("withdrawn %v, want only the route not re-sent", w.withdrawn)
+	}
+	if st, _ := srv.Peer(addr(spk.a)); st.Counters.PrefixesReceived != 1 {
+		t.Fatalf("the peer's Adj-RIB-In holds %d routes, want 1", st.Counters.PrefixesReceived)
+	}
+}
