@@ -59,7 +59,7 @@ func TestVRFExportToClient(t *testing.T) {
 	src := &rib.Source{ID: LocalSourceID, Local: true, Counters: &rib.SourceCounters{}}
 	tb := r.VRF("red").Table(proto.IPv4Unicast)
 	pfx := netip.MustParsePrefix("10.88.0.0/24")
-	k := rib.MakeKey(pfx, rd)
+	k := rib.MakeKey(pfx, proto.RD{})
 	if _, err := tb.Enqueue(ctx, tb.PartitionOf(k), []rib.Request{{Key: k, Op: rib.Op{Kind: rib.OpAdd, Path: rib.Path{Src: src, Attrs: attrs}}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,8 @@ type VRFConfig struct {
 	ID        uint32    // gobgpd's vrf id, for the API
 }
 
-// VRF is one VRF's routing: an IPv4 and an IPv6 Table whose keys carry the VRF's RD (so an
-// entry lives in the partition of its VPN twins: the hash ignores the RD), filled by import
+// VRF is one VRF's routing: an IPv4 and an IPv6 Table keyed by plain prefixes (no RD; an
+// entry lives in the partition of its VPN twins as the hash ignores the RD), filled by import
 // from the VPN tables and by routes learned or originated in the VRF, which are exported to
 // the VPN tables with the RD, the export route targets and the VRF's label. Import and
 // export run in the db.partition task of the changed entry, through db.Table.ApplyHere.
@@ -209,7 +209,7 @@ func (vs *VRFs) imported(c *sched.Ctx, i int, e *DBEntry) {
 	}
 	for _, v := range vs.list {
 		old := st.find(v)
-		vk := k.WithRD(v.cfg.RD)
+		vk := k.WithRD(proto.RD{})
 		if best != nil && best.Src != v.export && HasRouteTarget(best.Attrs, v.cfg.ImportRTs) {
 			ik := importKey{peer: best.Src, rd: k.RD()}
 			rec := importRec{vrf: v, key: ik}
@@ -287,7 +287,7 @@ func (v *VRF) release(part int, k importKey) {
 // export route targets and label; otherwise the export is withdrawn.
 func (v *VRF) exported(c *sched.Ctx, i int, e *DBEntry) {
 	sched.Check(c, sched.DBPartition)
-	k := e.Key() // carries the VRF's RD
+	k := e.Key().WithRD(v.cfg.RD)
 	best := e.Data.Best()
 	if best == nil || best.Flags&FlagImported != 0 {
 		v.vpn[i].DB().ApplyHere(c, k, Op{Kind: OpWithdraw, Path: Path{Src: v.export}})

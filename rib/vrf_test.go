@@ -98,32 +98,32 @@ func TestVRFImport(t *testing.T) {
 	r := newVRFRig(t)
 	pfx := netip.MustParsePrefix("10.7.0.0/24")
 	vpnKey := MakeKey(pfx, proto.RD0(65001, 77))
-	inRed, inBlue := vpnKey.WithRD(proto.RD0(65000, 1)), vpnKey.WithRD(proto.RD0(65000, 2))
+	inVRF, redExport := MakeKey(pfx, proto.RD{}), vpnKey.WithRD(proto.RD0(65000, 1))
 	r.enqueue(r.vpn4, vpnKey, Op{Kind: OpAdd, Path: Path{Src: r.peer, Attrs: r.attrs("192.0.2.1", rt(65000, 1)), Label: MakeLabel(3001)}})
-	p, ok := r.best(r.red.Table(proto.IPv4Unicast), inRed)
+	p, ok := r.best(r.red.Table(proto.IPv4Unicast), inVRF)
 	if !ok || p.Attrs.NextHop != netip.MustParseAddr("192.0.2.1") || p.Label.Value() != 3001 || p.Flags&FlagImported == 0 || p.Src.Addr != r.peer.Addr {
 		t.Fatalf("red has %+v (%v), want the imported path", p, ok)
 	}
-	if _, ok := r.best(r.blue.Table(proto.IPv4Unicast), inBlue); ok {
+	if _, ok := r.best(r.blue.Table(proto.IPv4Unicast), inVRF); ok {
 		t.Fatal("blue imported a route without its route target")
 	}
 	if r.peer.Counters.Received.Load() != 1 {
 		t.Fatalf("the peer's counters count the imported copy: received %d", r.peer.Counters.Received.Load())
 	}
 	// Imported routes are not exported again.
-	if _, ok := r.best(r.vpn4, inRed); ok {
+	if _, ok := r.best(r.vpn4, redExport); ok {
 		t.Fatal("an imported route was exported back to VPN")
 	}
 	// New route targets: blue's, not red's.
 	r.enqueue(r.vpn4, vpnKey, Op{Kind: OpAdd, Path: Path{Src: r.peer, Attrs: r.attrs("192.0.2.1", rt(65000, 2)), Label: MakeLabel(3001)}})
-	if _, ok := r.best(r.red.Table(proto.IPv4Unicast), inRed); ok {
+	if _, ok := r.best(r.red.Table(proto.IPv4Unicast), inVRF); ok {
 		t.Fatal("red kept a route whose route targets it no longer imports")
 	}
-	if _, ok := r.best(r.blue.Table(proto.IPv4Unicast), inBlue); !ok {
+	if _, ok := r.best(r.blue.Table(proto.IPv4Unicast), inVRF); !ok {
 		t.Fatal("blue did not import the route with its route target")
 	}
 	r.enqueue(r.vpn4, vpnKey, Op{Kind: OpWithdraw, Path: Path{Src: r.peer}})
-	if _, ok := r.best(r.blue.Table(proto.IPv4Unicast), inBlue); ok {
+	if _, ok := r.best(r.blue.Table(proto.IPv4Unicast), inVRF); ok {
 		t.Fatal("the withdrawal did not remove the imported route")
 	}
 	readTable(t, r.s, func(c *sched.Ctx) {
@@ -149,8 +149,8 @@ func TestVRFImport(t *testing.T) {
 func TestVRFExport(t *testing.T) {
 	r := newVRFRig(t)
 	pfx := netip.MustParsePrefix("10.8.0.0/24")
-	inRed := MakeKey(pfx, proto.RD0(65000, 1))
-	r.enqueue(r.red.Table(proto.IPv4Unicast), inRed, Op{Kind: OpAdd, Path: Path{Src: r.local, Attrs: r.attrs("192.0.2.9", rt(65000, 5))}})
+	inVRF, inRed := MakeKey(pfx, proto.RD{}), MakeKey(pfx, proto.RD0(65000, 1))
+	r.enqueue(r.red.Table(proto.IPv4Unicast), inVRF, Op{Kind: OpAdd, Path: Path{Src: r.local, Attrs: r.attrs("192.0.2.9", rt(65000, 5))}})
 	p, ok := r.best(r.vpn4, inRed)
 	if !ok || p.Src != r.red.ExportSource() || p.Label.Value() != 100 || p.Attrs.NextHop != netip.MustParseAddr("192.0.2.9") {
 		t.Fatalf("VPN has %+v (%v), want red's export", p, ok)
@@ -165,10 +165,10 @@ func TestVRFExport(t *testing.T) {
 		t.Fatal("export counters or encoding wrong")
 	}
 	// Red does not import its own export (it carries red's import target 65000:1).
-	if p, _ := r.best(r.red.Table(proto.IPv4Unicast), inRed); p.Src != r.local {
+	if p, _ := r.best(r.red.Table(proto.IPv4Unicast), inVRF); p.Src != r.local {
 		t.Fatalf("red's best is %+v, want its own route", p)
 	}
-	r.enqueue(r.red.Table(proto.IPv4Unicast), inRed, Op{Kind: OpWithdraw, Path: Path{Src: r.local}})
+	r.enqueue(r.red.Table(proto.IPv4Unicast), inVRF, Op{Kind: OpWithdraw, Path: Path{Src: r.local}})
 	if _, ok := r.best(r.vpn4, inRed); ok {
 		t.Fatal("the export stayed after the VRF route was withdrawn")
 	}

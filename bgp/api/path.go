@@ -51,7 +51,6 @@ func (s *Service) ListPath(req *apipb.ListPathRequest, stream apipb.GobgpApi_Lis
 	}
 	snap := pathsOf(nil)
 	adjIn := false
-	var rd proto.RD // the keys' RD: a VRF table's (vrf.go), zero for the others
 	switch req.GetTableType() {
 	case apipb.TableType_GLOBAL:
 	case apipb.TableType_ADJ_IN:
@@ -75,13 +74,13 @@ func (s *Service) ListPath(req *apipb.ListPathRequest, stream apipb.GobgpApi_Lis
 	case apipb.TableType_LOCAL:
 		return status.Error(codes.Unimplemented, "ListPath of a route-server client's local RIB is not implemented")
 	case apipb.TableType_VRF:
-		if t, rd, err = s.vrfTable(req.GetName(), fam); err != nil {
+		if t, err = s.vrfTable(req.GetName(), fam); err != nil {
 			return err
 		}
 	default:
 		return status.Errorf(codes.InvalidArgument, "ListPath: unknown table type %d", req.GetTableType())
 	}
-	dests, err := s.selectDests(ctx, t, fam, rd, req.GetPrefixes(), snap)
+	dests, err := s.selectDests(ctx, t, fam, req.GetPrefixes(), snap)
 	if err != nil {
 		return err
 	}
@@ -101,7 +100,7 @@ func (s *Service) ListPath(req *apipb.ListPathRequest, stream apipb.GobgpApi_Lis
 
 // selectDests reads the destinations the prefix filters select (all without filters),
 // sorted by prefix and without duplicates.
-func (s *Service) selectDests(ctx context.Context, t *rib.Table, fam proto.Family, rd proto.RD, filters []*apipb.TableLookupPrefix, keep snapFunc) ([]destSnap, error) {
+func (s *Service) selectDests(ctx context.Context, t *rib.Table, fam proto.Family, filters []*apipb.TableLookupPrefix, keep snapFunc) ([]destSnap, error) {
 	if len(filters) == 0 {
 		return s.walkTable(ctx, t, nil, keep)
 	}
@@ -119,15 +118,15 @@ func (s *Service) selectDests(ctx context.Context, t *rib.Table, fam proto.Famil
 		case typ == apipb.TableLookupPrefix_LONGER:
 			ds, err = s.walkTable(ctx, t, func(p netip.Prefix) bool { return p.Bits() >= pfx.Bits() && pfx.Contains(p.Addr()) }, keep)
 		case typ == apipb.TableLookupPrefix_SHORTER:
-			ds, err = s.lookup(ctx, t, coveringKeys(pfx, rd), keep)
+			ds, err = s.lookup(ctx, t, coveringKeys(pfx), keep)
 		case typ == apipb.TableLookupPrefix_EXACT && host:
 			// An address without a length: the longest prefix holding it, as gobgpd answers.
-			ds, err = s.lookup(ctx, t, coveringKeys(pfx, rd), keep)
+			ds, err = s.lookup(ctx, t, coveringKeys(pfx), keep)
 			if len(ds) > 1 {
 				ds = ds[len(ds)-1:]
 			}
 		case typ == apipb.TableLookupPrefix_EXACT:
-			ds, err = s.lookup(ctx, t, []rib.Key{rib.MakeKey(pfx, rd)}, keep)
+			ds, err = s.lookup(ctx, t, []rib.Key{rib.MakeKey(pfx, proto.RD{})}, keep)
 		default:
 			return nil, status.Errorf(codes.InvalidArgument, "ListPath: unknown lookup type %d", typ)
 		}
@@ -163,12 +162,12 @@ func parseLookup(fam proto.Family, s string) (netip.Prefix, bool, error) {
 	return pfx, host, nil
 }
 
-// coveringKeys returns the keys (under rd) of every prefix that covers pfx, shortest first.
-func coveringKeys(pfx netip.Prefix, rd proto.RD) []rib.Key {
+// coveringKeys returns the keys of every prefix that covers pfx, shortest first.
+func coveringKeys(pfx netip.Prefix) []rib.Key {
 	keys := make([]rib.Key, 0, pfx.Bits()+1)
 	for l := 0; l <= pfx.Bits(); l++ {
 		p, _ := pfx.Addr().Prefix(l)
-		keys = append(keys, rib.MakeKey(p, rd))
+		keys = append(keys, rib.MakeKey(p, proto.RD{}))
 	}
 	return keys
 }

@@ -66,12 +66,11 @@ func routeTargets(rts [][8]byte) ([]*anypb.Any, error) {
 }
 
 // vrfTable returns VRF name's table of fam (IPv4 or IPv6 unicast, as `gobgp vrf NAME rib`
-// asks) and the RD its keys carry. An unknown name gets gobgpd's answer (code and words),
-// which the CLI prints as it is.
-func (s *Service) vrfTable(name string, fam proto.Family) (*rib.Table, proto.RD, error) {
+// asks). An unknown name gets gobgpd's answer (code and words), which the CLI prints as it is.
+func (s *Service) vrfTable(name string, fam proto.Family) (*rib.Table, error) {
 	v := s.rib.VRF(name)
 	if v == nil {
-		return nil, proto.RD{}, status.Errorf(codes.Unknown, "vrf %s not found", name)
+		return nil, status.Errorf(codes.Unknown, "vrf %s not found", name)
 	}
-	return v.Table(fam), v.Config().RD, nil
+	return v.Table(fam), nil
 }

@@ -64,7 +64,7 @@ func TestVrfAPI(t *testing.T) {
 	attrs := r.Attrs().InternN(rib.InternKey(nil, []byte{0x40, proto.AttrOrigin, 1, 0}, nh), &rib.Summary{NextHop: nh}, 2)
 	src := &rib.Source{Local: true, ID: bgp.LocalSourceID, Counters: &rib.SourceCounters{}}
 	for _, p := range []string{"10.1.0.0/16", "10.2.0.0/16"} {
-		k := rib.MakeKey(netip.MustParsePrefix(p), rd)
+		k := rib.MakeKey(netip.MustParsePrefix(p), proto.RD{})
 		if _, err := tb.Enqueue(ctx, tb.PartitionOf(k), []rib.Request{{Key: k, Op: rib.Op{Kind: rib.OpAdd, Path: rib.Path{Src: src, Attrs: attrs}}}}); err != nil {
 			t.Fatal(err)
 		}

@@ -71,7 +71,7 @@ func TestVRFInstanceFedFromVRFTable(t *testing.T) {
 	waitFor(t, "the imported route installed", func() bool { return k.Dump() == "route table 200 10.20.0.0/16 via 192.0.2.20" })
 	inVRF := func(p string) bool {
 		found := false
-		key := rib.MakeKey(netip.MustParsePrefix(p), proto.RD0(65000, 1))
+		key := rib.MakeKey(netip.MustParsePrefix(p), proto.RD{})
 		inTask(t, d.sched, func(c *sched.Ctx) {
 			e := d.rib.VRF("red").Table(proto.IPv4Unicast).DB().Find(c, key)
 			found = e != nil && e.Data.Best() != nil
