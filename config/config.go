@@ -268,6 +268,25 @@ type Fanout struct {
 	// MemoryLimit is `fanout.memory-limit` in bytes, for the Go runtime's soft memory limit;
 	// 0 (the default) sets none.
 	MemoryLimit int64
+	// MemoryCeiling is `fanout.memory-ceiling` in bytes: over it, announcements from the
+	// peers holding more than their share of routes are refused (treated as withdrawn) and
+	// counted; over an eighth more, everyone's. 0 (the default): no ceiling.
+	MemoryCeiling int64
+	// Admission is `fanout.admission`: limits on incoming connections before BGP is spoken.
+	Admission Admission
+}
+
+// Admission is the `fanout.admission` table. Zero values take the server's defaults.
+type Admission struct {
+	// PerSourceBurst is `per-source-burst`: connection attempts one source address may make
+	// at once (1 to 1048576); 32 when not set.
+	PerSourceBurst int
+	// PerSourceInterval is `per-source-interval`: one more attempt per source after the
+	// burst every this long (up to 1h); 250ms when not set.
+	PerSourceInterval time.Duration
+	// MaxUnestablished is `max-unestablished`: accepted connections not yet Established
+	// (1 to 1048576); 512 when not set.
+	MaxUnestablished int
 }
 
 // Sync is `fanout.sync`: how a storm of returning peers is paced.

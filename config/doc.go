@@ -45,8 +45,10 @@
 //
 //	fanout: partitions, workers, http-address, grpc-address, route-reconcile-interval
 //	    (a duration such as "90s", or a number of seconds; 0 disables), log-level,
-//	    memory-limit (bytes, or GOMEMLIMIT's syntax: "512MiB")
+//	    memory-limit (bytes, or GOMEMLIMIT's syntax: "512MiB"), memory-ceiling (the same
+//	    syntax: over it, new routes from the peers holding most are refused)
 //	fanout.sync: max-concurrent-walks, max-start-delay
+//	fanout.admission: per-source-burst, per-source-interval, max-unestablished
 //	fanout.instances[]: name ("default" or a vrf's name), table, install, netns, source-v4,
 //	    source-v6, bridge, bridge-addresses, rule-priority, ports[] (name, peer, addresses):
 //	    the kernel side of a network instance (instances.go); an instance without an entry

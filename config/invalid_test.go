@@ -221,11 +221,18 @@ route-reflector-client = true
 			[]string{
 				`fanout.http-address: "localhost:9179" is not an IP address and port (write it like 127.0.0.1:9179 or [::1]:9179)`,
 				`fanout.grpc-address: "127.0.0.1" is not an IP address and port (write it like 127.0.0.1:9179 or [::1]:9179)`}},
-		{"fanout log level and memory", base + "[fanout]\nlog-level = \"verbose\"\nmemory-limit = \"3XB\"\nthreads = 4",
+		{"fanout log level and memory", base + "[fanout]\nlog-level = \"verbose\"\nmemory-limit = \"3XB\"\nmemory-ceiling = \"lots\"\nthreads = 4",
 			[]string{
 				`fanout.log-level: "verbose" is not a log level (debug, info, warn, error)`,
 				`fanout.memory-limit: "3XB" is not a size (write it like 512MiB or 2GiB, or a number of bytes)`,
+				`fanout.memory-ceiling: "lots" is not a size (write it like 512MiB or 2GiB, or a number of bytes)`,
 				"fanout.threads: unknown key"}},
+		{"fanout admission", base + "[fanout.admission]\nper-source-burst = 0\nmax-unestablished = -1\nper-source-interval = \"2h\"\nburst = 3",
+			[]string{
+				"fanout.admission.per-source-burst: 0 is out of range (1 to 1048576)",
+				"fanout.admission.max-unestablished: -1 is out of range (1 to 1048576)",
+				`fanout.admission.per-source-interval: "2h" is more than 1h0m0s`,
+				"fanout.admission.burst: unknown key"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -230,9 +230,14 @@ func TestFanoutTable(t *testing.T) {
   route-reconcile-interval = "5m"
   log-level = "WARN"
   memory-limit = "512MiB"
+  memory-ceiling = "2GiB"
   [fanout.sync]
     max-concurrent-walks = 2
     max-start-delay = 0.25
+  [fanout.admission]
+    per-source-burst = 8
+    per-source-interval = "1s"
+    max-unestablished = 100
 `), "toml")
 	if err != nil {
 		t.Fatal(err)
@@ -245,6 +250,8 @@ func TestFanoutTable(t *testing.T) {
 		Sync:                   Sync{MaxConcurrentWalks: 2, MaxStartDelay: 250 * time.Millisecond},
 		LogLevel:               "warn",
 		MemoryLimit:            512 << 20,
+		MemoryCeiling:          2 << 30,
+		Admission:              Admission{PerSourceBurst: 8, PerSourceInterval: time.Second, MaxUnestablished: 100},
 	}
 	if c.Fanout != want {
 		t.Errorf("fanout %+v, want %+v", c.Fanout, want)

@@ -674,14 +674,24 @@ func (d *decoder) fanout(t *table, f *Fanout) {
 			t.errorf("log-level", t.envOf("log-level"), "%s is not a log level (%s)", strconv.Quote(lvl), strings.Join(logLevels, ", "))
 		}
 	}
-	if v, env, ok := t.raw("memory-limit"); ok {
-		n, err := parseSize(v)
-		if err != nil {
-			t.errorf("memory-limit", env, "%s %v", show(v), err)
-		} else {
-			f.MemoryLimit = n
+	for _, k := range []struct {
+		key string
+		dst *int64
+	}{{"memory-limit", &f.MemoryLimit}, {"memory-ceiling", &f.MemoryCeiling}} {
+		if v, env, ok := t.raw(k.key); ok {
+			n, err := parseSize(v)
+			if err != nil {
+				t.errorf(k.key, env, "%s %v", show(v), err)
+			} else {
+				*k.dst = n
+			}
 		}
 	}
+	ad := t.sub("admission")
+	intKey(ad, "per-source-burst", 1, 1<<20, &f.Admission.PerSourceBurst)
+	ad.duration("per-source-interval", time.Hour, &f.Admission.PerSourceInterval)
+	intKey(ad, "max-unestablished", 1, 1<<20, &f.Admission.MaxUnestablished)
+	ad.finish()
 	t.finish()
 }
 

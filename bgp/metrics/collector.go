@@ -22,6 +22,8 @@ type collector struct {
 	tableDests, tablePartitions                                  *prometheus.Desc
 	memHeapInuse, memSys, memRSS, pathsReceived, bytesPerPath    *prometheus.Desc
 	syncRunning, syncQueued, syncStarted, syncDelayed, syncWait  *prometheus.Desc
+	connRefused, connAdmitted, unestablished                     *prometheus.Desc
+	memUsage, memLevel, memRefused                               *prometheus.Desc
 }
 
 func newCollector(src *source) *collector {
@@ -73,6 +75,12 @@ func newCollector(src *source) *collector {
 		syncStarted:      d("sync_walks_started_total", "Sync walks started.", nil),
 		syncDelayed:      d("sync_walks_delayed_total", "Sync walks that waited for a pacing slot.", nil),
 		syncWait:         d("sync_wait_seconds", "How long sync walks waited before starting: the last one and the longest.", []string{"which"}),
+		connAdmitted:     d("connections_admitted_total", "Incoming connections let through admission.", nil),
+		connRefused:      d("connections_refused_total", "Incoming connections refused by a limit, by reason (rate: a source over its attempt rate; cap: too many unestablished).", []string{"reason"}),
+		unestablished:    d("connections_unestablished", "Accepted connections not yet Established.", nil),
+		memUsage:         d("memory_ceiling_usage_bytes", "Memory as the ceiling reads it (0 without fanout.memory-ceiling).", nil),
+		memLevel:         d("memory_ceiling_level", "0 under the memory ceiling, 1 over it (peers over their share refused), 2 over the hard level (all refused).", nil),
+		memRefused:       d("memory_refused_updates_total", "UPDATEs whose announcements the memory ceiling refused (treated as withdrawn).", nil),
 	}
 }
 
@@ -88,6 +96,7 @@ func (c *collector) descs() []*prometheus.Desc {
 		c.tableDests, c.tablePartitions,
 		c.memHeapInuse, c.memSys, c.memRSS, c.pathsReceived, c.bytesPerPath,
 		c.syncRunning, c.syncQueued, c.syncStarted, c.syncDelayed, c.syncWait,
+		c.connAdmitted, c.connRefused, c.unestablished, c.memUsage, c.memLevel, c.memRefused,
 	}
 }
 
@@ -175,4 +184,12 @@ func (c *collector) collect(ch chan<- prometheus.Metric, s *Snapshot) {
 	counter(c.syncDelayed, float64(s.Sync.WalksDelayed))
 	gauge(c.syncWait, s.Sync.LastWaitSeconds, "last")
 	gauge(c.syncWait, s.Sync.LongestWaitSeconds, "longest")
+	l := &s.Limits
+	counter(c.connAdmitted, float64(l.ConnectionsAdmitted))
+	counter(c.connRefused, float64(l.ConnectionsRateLimited), "rate")
+	counter(c.connRefused, float64(l.ConnectionsOverCap), "cap")
+	gauge(c.unestablished, float64(l.Unestablished))
+	gauge(c.memUsage, float64(l.MemoryUsage))
+	gauge(c.memLevel, float64(l.MemoryLevel))
+	counter(c.memRefused, float64(l.MemoryRefusedUpdates))
 }

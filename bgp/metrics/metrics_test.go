@@ -195,6 +195,13 @@ func TestScrape(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", c.series, got, ok, c.want)
 		}
 	}
+	if m[`fanout_connections_admitted_total`] < 2 || m[`fanout_connections_unestablished`] != 0 {
+		t.Errorf("connections admitted %v, unestablished %v: want the two sessions admitted and established",
+			m[`fanout_connections_admitted_total`], m[`fanout_connections_unestablished`])
+	}
+	if _, ok := m[`fanout_connections_refused_total{reason="rate"}`]; !ok {
+		t.Error("no fanout_connections_refused_total{reason=\"rate\"}")
+	}
 	if m[`fanout_sync_walks_started_total`] < 1 || m[`fanout_sync_walks_queued`] != 0 {
 		t.Errorf("sync walks started %v, queued %v: want the two sessions' initial syncs started, none waiting",
 			m[`fanout_sync_walks_started_total`], m[`fanout_sync_walks_queued`])

@@ -34,6 +34,19 @@ type Snapshot struct {
 	Sync         SyncSnapshot    `json:"sync"`
 	// Instances are the network instances' statuses (netinst.Status), when the daemon runs any.
 	Instances any `json:"instances,omitempty"`
+	// Limits count what the server's limits refused.
+	Limits LimitsSnapshot `json:"limits"`
+}
+
+// LimitsSnapshot counts what the server's limits refused (bgp/admission.go, memlimit.go).
+type LimitsSnapshot struct {
+	ConnectionsAdmitted    uint64 `json:"connections_admitted"`
+	ConnectionsRateLimited uint64 `json:"connections_rate_limited"` // a source over its attempt rate
+	ConnectionsOverCap     uint64 `json:"connections_over_cap"`     // too many unestablished
+	Unestablished          int    `json:"unestablished"`
+	MemoryUsage            uint64 `json:"memory_usage_bytes"` // as the ceiling reads it; 0 without a ceiling
+	MemoryLevel            int    `json:"memory_level"`       // 0 under the ceiling, 1 over, 2 over the hard level
+	MemoryRefusedUpdates   uint64 `json:"memory_refused_updates"`
 }
 
 // SyncSnapshot is the state of sync pacing (bgp/pacing.go): table walks that send peers
@@ -136,6 +149,10 @@ func (s *source) snapshot() *Snapshot {
 		snap.Instances = s.instances()
 	}
 	if s.srv != nil {
+		a, m := s.srv.AdmissionStats(), s.srv.MemoryStats()
+		snap.Limits = LimitsSnapshot{ConnectionsAdmitted: a.Admitted, ConnectionsRateLimited: a.RateLimited,
+			ConnectionsOverCap: a.OverCap, Unestablished: a.Unestablished,
+			MemoryUsage: m.Usage, MemoryLevel: m.Level, MemoryRefusedUpdates: m.RefusedUpdates}
 		for _, p := range s.srv.Peers() {
 			snap.Peers = append(snap.Peers, peerSnapshot(&p))
 			snap.Memory.PathsReceived += p.Counters.PrefixesReceived

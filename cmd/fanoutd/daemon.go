@@ -32,7 +32,11 @@ var familyOf = map[config.AfiSafiName]proto.Family{
 
 // serverConfig derives the BGP server's settings from a validated configuration.
 func serverConfig(c *config.Config) bgp.ServerConfig {
-	sc := bgp.ServerConfig{AS: c.Global.AS, RouterID: c.Global.RouterID}
+	sc := bgp.ServerConfig{AS: c.Global.AS, RouterID: c.Global.RouterID,
+		Admission: bgp.AdmissionConfig{PerSourceBurst: c.Fanout.Admission.PerSourceBurst,
+			PerSourceInterval: c.Fanout.Admission.PerSourceInterval, MaxUnestablished: c.Fanout.Admission.MaxUnestablished},
+		Memory: bgp.MemoryConfig{Ceiling: uint64(max(c.Fanout.MemoryCeiling, 0))},
+	}
 	if c.Global.Port >= 0 {
 		sc.ListenPort = uint16(c.Global.Port)
 		sc.ListenAddrs = c.Global.LocalAddresses
