@@ -56,6 +56,8 @@ type RIB struct {
 	tables [len(ribFamilies)]*rib.Table
 	exp    *exportManager // RibOuts and scheduling groups (group.go)
 	vrfs   *rib.VRFs      // VRF tables with VPN import and export (vrf.go)
+	// vrfOrigins are the VRFs' local origins by name (vrf.go); fixed once built.
+	vrfOrigins map[string]*LocalOrigin
 
 	grMu     sync.Mutex
 	retained map[uint32]*retainedSource // restarting peers' stale routes, by PeerIndex (gr.go); guarded by grMu
@@ -78,14 +80,14 @@ func NewRIB(ctx context.Context, s *sched.Scheduler, log *zap.Logger, cfg RIBCon
 		}
 		r.tables[i] = t
 	}
-	if err := r.buildVRFs(ctx, s); err != nil {
-		return nil, err
-	}
 	exp, err := newExportManager(r, s)
 	if err != nil {
 		return nil, err
 	}
 	r.exp = exp
+	if err := r.buildVRFs(ctx, s); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -131,7 +133,7 @@ func (r *RIB) SessionUp(info *SessionInfo) Ingest {
 // newIngest returns the Ingest of a session whose paths are src's and joins the session to
 // its RibOuts.
 func (r *RIB) newIngest(info *SessionInfo, src *rib.Source) *ribIn {
-	in := &ribIn{r: r, info: info, src: src}
+	in := &ribIn{r: r, info: info, src: src, tables: &r.tables}
 	for i := range in.reqs {
 		in.reqs[i] = make([][]rib.Request, r.tables[i].Partitions())
 	}
@@ -159,6 +161,10 @@ type ribIn struct {
 	// stale are the families whose routes from before the peer restarted await its
 	// End-of-RIB (gr.go).
 	stale staleWait
+
+	// tables are where the session's routes go, by family: the global tables, or a VRF's
+	// (vrf.go: its unicast tables, nil for the VPN families, whose routes are ignored).
+	tables *[len(ribFamilies)]*rib.Table
 }
 
 // Source returns the rib source of the session's paths.
@@ -211,10 +217,10 @@ func (in *ribIn) Update(ctx context.Context, u *proto.Update, decodeErr *proto.E
 
 func (in *ribIn) withdraw(fam proto.Family, it *proto.NLRIIter) {
 	fi := famIndex(fam)
-	if fi < 0 {
+	if fi < 0 || in.tables[fi] == nil {
 		return
 	}
-	t := in.r.tables[fi]
+	t := in.tables[fi]
 	var n proto.NLRI
 	for it.Next(&n) {
 		k := rib.KeyOf(&n)
@@ -227,7 +233,7 @@ func (in *ribIn) withdraw(fam proto.Family, it *proto.NLRIIter) {
 // add per prefix. count is a fresh iterator over the same NLRI, used to count them first.
 func (in *ribIn) announce(fam proto.Family, nh netip.Addr, flags uint8, sum rib.Summary, count proto.NLRIIter, it *proto.NLRIIter) {
 	fi := famIndex(fam)
-	if fi < 0 {
+	if fi < 0 || in.tables[fi] == nil {
 		return
 	}
 	var n proto.NLRI
@@ -244,7 +250,7 @@ func (in *ribIn) announce(fam proto.Family, nh netip.Addr, flags uint8, sum rib.
 	sum.NextHop = nh
 	in.key = rib.InternKey(in.key, in.wire, nh)
 	a := in.r.attrs.InternN(in.key, &sum, total)
-	t := in.r.tables[fi]
+	t := in.tables[fi]
 	for it.Next(&n) {
 		k := rib.KeyOf(&n)
 		p := t.PartitionOf(k)
@@ -312,7 +318,7 @@ func (in *ribIn) encodeAttrs(a *proto.Attrs) error {
 func (in *ribIn) flush(ctx context.Context) error {
 	var failed error
 	for fi := range in.reqs {
-		t := in.r.tables[fi]
+		t := in.tables[fi]
 		for p, reqs := range in.reqs[fi] {
 			if len(reqs) == 0 {
 				continue
@@ -349,7 +355,10 @@ func (in *ribIn) Down() {
 	if in.info.Peer != nil {
 		in.r.exp.post(memberOp{kind: opLeave, info: in.info})
 	}
-	for _, t := range in.r.tables {
+	for _, t := range in.tables {
+		if t == nil {
+			continue
+		}
 		if err := t.DropSource(in.r.ctx, in.src); err != nil {
 			in.r.log.Warn("dropping a session's routes did not finish", zap.Stringer("peer", in.info.PeerAddr), zap.Error(err))
 		}

@@ -24,6 +24,10 @@ func (r *RIB) buildVRFs(ctx context.Context, s *sched.Scheduler) error {
 	if len(vs.List()) == 0 {
 		return nil
 	}
+	r.vrfOrigins = map[string]*LocalOrigin{}
+	for _, v := range vs.List() {
+		r.vrfOrigins[v.Name()] = r.newVRFOrigin(v)
+	}
 	done := make(chan error, 1)
 	if err := s.Run(sched.BGPConfig, 0, func(c *sched.Ctx) sched.Result {
 		done <- vs.Register(c)
@@ -49,3 +53,25 @@ func (r *RIB) VRFs() *rib.VRFs { return r.vrfs }
 
 // VRF returns the VRF named name, or nil.
 func (r *RIB) VRF(name string) *rib.VRF { return r.vrfs.Get(name) }
+
+// VRFOrigin returns the local origin of VRF name's routes (the API's AddPath and DeletePath
+// in a VRF), nil when there is no such VRF. It is built with the VRF and lives as long as
+// the RIB; nothing closes it.
+func (r *RIB) VRFOrigin(name string) *LocalOrigin { return r.vrfOrigins[name] }
+
+// newVRFOrigin is a LocalOrigin whose routes go into v's unicast tables: the session-less
+// ingest of NewLocalOrigin, with the VRF's tables in place of the global ones.
+func (r *RIB) newVRFOrigin(v *rib.VRF) *LocalOrigin {
+	lo := &LocalOrigin{}
+	opts := proto.SessionOptions{AS4: true, ExtendedMessage: true}
+	info := &SessionInfo{
+		LocalAS: r.cfg.LocalAS, PeerAS: r.cfg.LocalAS, RouterID: r.cfg.RouterID,
+		Families: []proto.Family{proto.IPv4Unicast, proto.IPv6Unicast}, Recv: opts, Send: opts,
+		PeerIndex: LocalSourceID, Counters: &lo.counters,
+	}
+	src := &rib.Source{ID: LocalSourceID, RouterID: r.cfg.RouterID, AS: r.cfg.LocalAS, Local: true, Counters: &lo.counters.Routes}
+	in := r.newIngest(info, src)
+	in.tables = &[len(ribFamilies)]*rib.Table{v.Table(proto.IPv4Unicast), v.Table(proto.IPv6Unicast)}
+	lo.in = in
+	return lo
+}

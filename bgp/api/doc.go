@@ -14,9 +14,10 @@
 // bgp.LocalOrigin: validated as an UPDATE from a peer would be, and refused whole on any
 // error), GetTable; WatchEvent (peer state events, and best-path table events) with bounded
 // queues that cut off a slow watcher; SetLogLevel; ListVrf (the configured VRFs) and ListPath
-// of a VRF's table (vrf.go). Every other RPC answers codes.Unimplemented with a sentence
-// naming it, and so do the parts of implemented RPCs that need what this build lacks (VPN
-// tables, AddPath and DeletePath in a VRF).
+// of a VRF's table, AddPath and DeletePath in a VRF through the RIB's per-VRF local origin
+// (vrf.go). Every other RPC answers codes.Unimplemented with a sentence naming it, and so do
+// the parts of implemented RPCs that need what this build lacks (VPN tables, DeletePath of
+// every path of a VRF).
 //
 // Adj-RIB-Out is read, not recomputed: a listing finds the neighbor's RibOut slot per family
 // (bgp.RIB.AdjOut) and its walk reads what the RibOut keeps for that slot on each entry.

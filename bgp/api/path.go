@@ -377,14 +377,15 @@ func checkPrefix(n gobgp.AddrPrefixInterface) error {
 	return nil
 }
 
-// AddPath originates a path in the global table. It is encoded as an UPDATE and validated
-// as one from a peer: a bad prefix or attribute answers InvalidArgument with the reason and
-// nothing reaches the RIB.
+// AddPath originates a path in the global table or a VRF's (vrf.go). It is encoded as an
+// UPDATE and validated as one from a peer: a bad prefix or attribute answers
+// InvalidArgument with the reason and nothing reaches the RIB.
 func (s *Service) AddPath(ctx context.Context, req *apipb.AddPathRequest) (*apipb.AddPathResponse, error) {
-	if req.GetTableType() != apipb.TableType_GLOBAL {
-		return nil, status.Errorf(codes.Unimplemented, "AddPath to the %v table is not implemented: only the global table", req.GetTableType())
+	lo, err := s.originOf("AddPath", req.GetTableType(), req.GetVrfId())
+	if err != nil {
+		return nil, err
 	}
-	if err := s.addPath(ctx, "AddPath", req.GetPath()); err != nil {
+	if err := s.addPath(ctx, "AddPath", lo, req.GetPath()); err != nil {
 		return nil, err
 	}
 	return &apipb.AddPathResponse{}, nil
@@ -408,7 +409,7 @@ func (s *Service) AddPathStream(stream apipb.GobgpApi_AddPathStreamServer) error
 			return status.Errorf(codes.Unimplemented, "AddPathStream to the %v table is not implemented: only the global table", req.GetTableType())
 		}
 		for _, p := range req.GetPaths() {
-			if err := s.addPath(ctx, "AddPathStream", p); err != nil {
+			if err := s.addPath(ctx, "AddPathStream", s.local, p); err != nil {
 				st, _ := status.FromError(err)
 				// The CLI (mrt inject) does not read the answer: say it in the log too.
 				s.log.Warn("AddPathStream ended on an invalid path", zap.Int("added", n), zap.String("reason", st.Message()))
@@ -419,8 +420,8 @@ func (s *Service) AddPathStream(stream apipb.GobgpApi_AddPathStreamServer) error
 	}
 }
 
-// addPath validates one path and hands it to the local origin.
-func (s *Service) addPath(ctx context.Context, what string, path *apipb.Path) error {
+// addPath validates one path and hands it to the local origin lo.
+func (s *Service) addPath(ctx context.Context, what string, lo *bgp.LocalOrigin, path *apipb.Path) error {
 	fam, nlri, attrs, err := s.routeOf(what, path)
 	if err != nil {
 		return err
@@ -483,7 +484,7 @@ func (s *Service) addPath(ctx context.Context, what string, path *apipb.Path) er
 			return status.Errorf(codes.InvalidArgument, "%s: prefix %s: %v", what, nlri, err)
 		}
 	}
-	return s.applyLocal(ctx, what, updateBody(nil, enc, nlris))
+	return s.applyLocal(ctx, what, lo, updateBody(nil, enc, nlris))
 }
 
 // updateBody builds an UPDATE body from withdrawn routes, attributes and NLRI.
@@ -496,11 +497,11 @@ func updateBody(withdrawn, attrs, nlri []byte) []byte {
 	return append(b, nlri...)
 }
 
-func (s *Service) applyLocal(ctx context.Context, what string, body []byte) error {
-	if s.local == nil {
+func (s *Service) applyLocal(ctx context.Context, what string, lo *bgp.LocalOrigin, body []byte) error {
+	if lo == nil {
 		return status.Errorf(codes.FailedPrecondition, "%s: this service has no RIB", what)
 	}
-	err := s.local.Update(ctx, body)
+	err := lo.Update(ctx, body)
 	switch {
 	case err == nil:
 		return nil
@@ -521,8 +522,12 @@ func (s *Service) applyLocal(ctx context.Context, what string, body []byte) erro
 // DeletePath withdraws a path originated through the API, or every such path of a family
 // (of every family without one).
 func (s *Service) DeletePath(ctx context.Context, req *apipb.DeletePathRequest) (*emptypb.Empty, error) {
-	if req.GetTableType() != apipb.TableType_GLOBAL {
-		return nil, status.Errorf(codes.Unimplemented, "DeletePath from the %v table is not implemented: only the global table", req.GetTableType())
+	lo, err := s.originOf("DeletePath", req.GetTableType(), req.GetVrfId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetPath() == nil && lo != s.local {
+		return nil, status.Error(codes.Unimplemented, "DeletePath of every path of a VRF is not implemented: give the path to delete")
 	}
 	if req.GetPath() == nil {
 		if len(req.GetUuid()) > 0 {
@@ -564,7 +569,7 @@ func (s *Service) DeletePath(ctx context.Context, req *apipb.DeletePathRequest) 
 		}
 		body = updateBody(nil, b, nil)
 	}
-	if err := s.applyLocal(ctx, "DeletePath", body); err != nil {
+	if err := s.applyLocal(ctx, "DeletePath", lo, body); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/fanoutd/fanout/bgp"
 	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/rib"
 )
@@ -73,4 +74,23 @@ func (s *Service) vrfTable(name string, fam proto.Family) (*rib.Table, error) {
 		return nil, status.Errorf(codes.Unknown, "vrf %s not found", name)
 	}
 	return v.Table(fam), nil
+}
+
+// originOf returns the local origin AddPath and DeletePath use for a table type: the
+// global one, or VRF vrf's (the `gobgp vrf NAME rib add|del` commands).
+func (s *Service) originOf(what string, tt apipb.TableType, vrf string) (*bgp.LocalOrigin, error) {
+	switch tt {
+	case apipb.TableType_GLOBAL:
+		return s.local, nil
+	case apipb.TableType_VRF:
+		if s.rib == nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "%s: this service has no RIB", what)
+		}
+		lo := s.rib.VRFOrigin(vrf)
+		if lo == nil {
+			return nil, status.Errorf(codes.NotFound, "%s: no VRF %q is configured", what, vrf)
+		}
+		return lo, nil
+	}
+	return nil, status.Errorf(codes.Unimplemented, "%s to the %v table is not implemented: only the global table and VRFs", what, tt)
 }

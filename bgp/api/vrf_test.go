@@ -8,6 +8,7 @@ import (
 
 	apipb "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
+	gobgp "github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -87,4 +88,40 @@ func TestVrfAPI(t *testing.T) {
 		t.Fatalf("ListPath vrf exact: %v, %v", err, ps.got)
 	}
 	wantCode(t, svc.ListPath(&apipb.ListPathRequest{TableType: apipb.TableType_VRF, Name: "blue", Family: ipv4}, ps), codes.Unknown, "vrf blue not found")
+
+	// AddPath in the VRF (`gobgp vrf red rib add 10.3.0.0/16 nexthop 192.0.2.3`): in the VRF
+	// table, and exported to VPNv4 under the VRF's RD; DeletePath takes both away.
+	p := apiPath(t, "10.3.0.0/16", gobgp.NewPathAttributeOrigin(0), gobgp.NewPathAttributeNextHop("192.0.2.3"))
+	if _, err := svc.AddPath(ctx, &apipb.AddPathRequest{TableType: apipb.TableType_VRF, VrfId: "red", Path: p}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.AddPath(ctx, &apipb.AddPathRequest{TableType: apipb.TableType_VRF, VrfId: "blue", Path: p})
+	wantCode(t, err, codes.NotFound, "blue")
+	exported := func() bool {
+		if err := s.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		done := make(chan struct{})
+		k := rib.MakeKey(netip.MustParsePrefix("10.3.0.0/16"), rd)
+		s.Run(sched.BGPConfig, 0, func(c *sched.Ctx) sched.Result {
+			e := r.Table(proto.VPNv4).DB().Find(c, k)
+			found = e != nil && e.Data.Best() != nil && e.Data.Best().Label.Value() == 0 && rib.HasRouteTarget(e.Data.Best().Attrs, [][8]byte{rt})
+			close(done)
+			return sched.Done
+		})
+		<-done
+		return found
+	}
+	if !exported() {
+		t.Fatal("the path added to the VRF is not in VPNv4 under its RD with its route target")
+	}
+	if _, err := svc.DeletePath(ctx, &apipb.DeletePathRequest{TableType: apipb.TableType_VRF, VrfId: "red", Path: p}); err != nil {
+		t.Fatal(err)
+	}
+	if exported() {
+		t.Fatal("DeletePath in the VRF left the VPN route")
+	}
+	_, err = svc.DeletePath(ctx, &apipb.DeletePathRequest{TableType: apipb.TableType_VRF, VrfId: "red"})
+	wantCode(t, err, codes.Unimplemented, "VRF")
 }
