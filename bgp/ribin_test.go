@@ -15,6 +15,12 @@ import (
 
 func newTestRIB(t testing.TB, queueLen int) (*RIB, *sched.Scheduler) {
 	t.Helper()
+	return newTestRIBWith(t, RIBConfig{LocalAS: 65000, RouterID: netip.MustParseAddr("10.255.0.1"), Partitions: 4, QueueLen: queueLen})
+}
+
+// newTestRIBWith is newTestRIB with the RIB configured by cfg.
+func newTestRIBWith(t testing.TB, cfg RIBConfig) (*RIB, *sched.Scheduler) {
+	t.Helper()
 	s, err := sched.New(sched.WithWorkers(2))
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +34,7 @@ func newTestRIB(t testing.TB, queueLen int) (*RIB, *sched.Scheduler) {
 			t.Error(err)
 		}
 	})
-	r, err := NewRIB(ctx, s, zap.NewNop(), RIBConfig{LocalAS: 65000, RouterID: netip.MustParseAddr("10.255.0.1"), Partitions: 4, QueueLen: queueLen})
+	r, err := NewRIB(ctx, s, zap.NewNop(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,31 +11,18 @@ import (
 
 	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/rib"
-	"github.com/fanoutd/fanout/sched"
 )
 
-// A route added to a VRF's table is exported as VPNv4 (RFC 4364 §4.3.1) with the VRF's
+// A route added to a VRF (through its local origin, as the API's AddPath does) is exported as VPNv4 (RFC 4364 §4.3.1) with the VRF's
 // RD, its export route targets and its label, and reflected to an RR client that negotiated
 // VPNv4; withdrawing it from the VRF withdraws the VPN route.
 func TestVRFExportToClient(t *testing.T) {
-	s, err := sched.New(sched.WithWorkers(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() {
-		cancel()
-		c, done := context.WithTimeout(context.Background(), 10*time.Second)
-		defer done()
-		s.Close(c)
-	})
 	rd := proto.RD0(65000, 42)
 	exportRT := [8]byte{0, 2, 0xfd, 0xe8, 0, 0, 0, 42} // 65000:42
-	r, err := NewRIB(ctx, s, zap.NewNop(), RIBConfig{LocalAS: 65000, RouterID: addr("10.255.0.1"), Partitions: 4,
+	r, s := newTestRIBWith(t, RIBConfig{LocalAS: 65000, RouterID: addr("10.255.0.1"), Partitions: 4,
 		VRFs: []rib.VRFConfig{{Name: "red", RD: rd, ImportRTs: [][8]byte{exportRT}, ExportRTs: [][8]byte{exportRT}, Label: 1042}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	srv := startServer(t, ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{addr("127.1.61.1")}},
 		Deps{Logger: zap.NewNop(), Scheduler: s, Routing: r})
 	fams := []proto.Family{proto.IPv4Unicast, proto.VPNv4}
@@ -45,43 +32,29 @@ func TestVRFExportToClient(t *testing.T) {
 	waitState(t, srv, addr("127.1.61.20"), Established)
 
 	opts := proto.SessionOptions{AS4: true}
-	var a proto.Attrs
-	for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrLocalPref} {
-		a.Present.Set(typ)
-	}
-	a.LocalPref = 100
-	wire, err := proto.AppendAttrs(nil, &a, &opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// ORIGIN IGP, an empty AS_PATH, LOCAL_PREF 100 (RFC 4271 §4.3).
+	wire := []byte{0x40, proto.AttrOrigin, 1, 0, 0x40, proto.AttrASPath, 0, 0x40, proto.AttrLocalPref, 4, 0, 0, 0, 100}
 	nh := addr("198.18.7.1")
-	attrs := r.Attrs().Intern(rib.InternKey(nil, wire, nh), &rib.Summary{NextHop: nh, LocalPref: 100, HasLocalPref: true})
-	src := &rib.Source{ID: LocalSourceID, Local: true, Counters: &rib.SourceCounters{}}
-	tb := r.VRF("red").Table(proto.IPv4Unicast)
 	pfx := netip.MustParsePrefix("10.88.0.0/24")
-	k := rib.MakeKey(pfx, proto.RD{})
-	if _, err := tb.Enqueue(ctx, tb.PartitionOf(k), []rib.Request{{Key: k, Op: rib.Op{Kind: rib.OpAdd, Path: rib.Path{Src: src, Attrs: attrs}}}}); err != nil {
+	lo := r.VRFOrigin("red")
+	if err := lo.Update(ctx, updateMsgs(t, &opts, func(b *proto.UpdateBuilder) {
+		b.Announce(proto.IPv4Unicast, wire, proto.MPNextHop{Addr: nh}, proto.NLRI{Prefix: pfx})
+	})[0]); err != nil {
 		t.Fatal(err)
 	}
 
+	// next returns the next UPDATE that is not an End-of-RIB (hold time 0: no KEEPALIVEs).
 	next := func() *proto.Update {
-		for end := time.Now().Add(waitLimit); time.Now().Before(end); {
-			typ, body, err := rcv.read(time.Until(end))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if typ != proto.MsgUpdate {
-				continue
-			}
+		for range 8 {
 			u := &proto.Update{}
-			if err := proto.DecodeUpdate(body, &opts, u); err != nil {
+			if err := proto.DecodeUpdate(rcv.expect(proto.MsgUpdate), &opts, u); err != nil {
 				t.Fatal(err)
 			}
 			if _, eor := proto.EndOfRIB(u); !eor {
 				return u
 			}
 		}
-		t.Fatal("no UPDATE")
+		t.Fatal("only End-of-RIBs")
 		return nil
 	}
 	u := next()
@@ -100,7 +73,7 @@ func TestVRFExportToClient(t *testing.T) {
 		t.Fatalf("next hop %v, want %v", u.Attrs.MPReach.NextHop, nh)
 	}
 
-	if _, err := tb.Enqueue(ctx, tb.PartitionOf(k), []rib.Request{{Key: k, Op: rib.Op{Kind: rib.OpWithdraw, Path: rib.Path{Src: src}}}}); err != nil {
+	if err := lo.Update(ctx, updateMsgs(t, &opts, func(b *proto.UpdateBuilder) { b.Withdraw(proto.IPv4Unicast, proto.NLRI{Prefix: pfx}) })[0]); err != nil {
 		t.Fatal(err)
 	}
 	u = next()

@@ -7,10 +7,6 @@ import (
 	"syscall"
 	"testing"
 
-	"go.uber.org/zap"
-
-	"github.com/fanoutd/fanout/config"
-	"github.com/fanoutd/fanout/netinst"
 	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/rib"
 )
@@ -20,29 +16,13 @@ import (
 // installed), and when the next hop is usable again the first path is best and installed
 // again.
 func TestNextHopFeedbackToRIB(t *testing.T) {
-	c, err := config.LoadBytes([]byte(`
-[global.config]
-  as = 65000
-  router-id = "192.0.2.1"
-  port = -1
-[fanout]
-  grpc-address = "127.0.0.1:0"
-  http-address = "127.0.0.1:0"
+	d, k := fakeKernelDaemon(t, ` # testHeader ends in [fanout]
   route-reconcile-interval = "100ms"
 [[fanout.instances]]
   name = "default"
   table = 100
   install = true
-`), "toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := netinst.NewFakeKernel()
-	d, err := startWith(c, zap.NewNop(), options{kernel: func(string) (netinst.Kernel, error) { return k, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.stop(context.Background()) })
+`)
 
 	tb := d.rib.Table(proto.IPv4Unicast)
 	at := d.rib.Attrs()

@@ -17,11 +17,9 @@ import (
 	"github.com/fanoutd/fanout/sched"
 )
 
-// TestVRFInstanceFedFromVRFTable: a VPN route whose route target the vrf imports appears in
-// the vrf's RIB table and in its instance's kernel table; one with another route target
-// does not; a withdrawal removes it.
-func TestVRFInstanceFedFromVRFTable(t *testing.T) {
-	c, err := config.LoadBytes([]byte(`
+// testHeader is the start of a test configuration: no BGP listener, the API and metrics on
+// free loopback ports.
+const testHeader = `
 [global.config]
   as = 65000
   router-id = "192.0.2.1"
@@ -29,6 +27,30 @@ func TestVRFInstanceFedFromVRFTable(t *testing.T) {
 [fanout]
   grpc-address = "127.0.0.1:0"
   http-address = "127.0.0.1:0"
+`
+
+// fakeKernelDaemon starts a daemon from testHeader and extra, every network instance on one
+// fake kernel, stopped when the test ends.
+func fakeKernelDaemon(t *testing.T, extra string) (*daemon, *netinst.FakeKernel) {
+	t.Helper()
+	c, err := config.LoadBytes([]byte(testHeader+extra), "toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := netinst.NewFakeKernel()
+	d, err := startWith(c, zap.NewNop(), options{kernel: func(string) (netinst.Kernel, error) { return k, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.stop(context.Background()) })
+	return d, k
+}
+
+// TestVRFInstanceFedFromVRFTable: a VPN route whose route target the vrf imports appears in
+// the vrf's RIB table and in its instance's kernel table; one with another route target
+// does not; a withdrawal removes it.
+func TestVRFInstanceFedFromVRFTable(t *testing.T) {
+	d, k := fakeKernelDaemon(t, `
 [[vrfs]]
   [vrfs.config]
     name = "red"
@@ -39,16 +61,7 @@ func TestVRFInstanceFedFromVRFTable(t *testing.T) {
   name = "red"
   table = 200
   install = true
-`), "toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := netinst.NewFakeKernel()
-	d, err := startWith(c, zap.NewNop(), options{kernel: func(string) (netinst.Kernel, error) { return k, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.stop(context.Background()) })
+`)
 
 	vpn := d.rib.Table(proto.VPNv4)
 	src := &rib.Source{Addr: netip.MustParseAddr("10.0.0.1"), RouterID: netip.MustParseAddr("10.0.0.1"), AS: 65000, Counters: &rib.SourceCounters{}}
@@ -96,14 +109,7 @@ func TestVRFInstanceFedFromVRFTable(t *testing.T) {
 // TestReloadAppliesInstances: a reload of a file whose only change is an instance's kernel
 // table reaches the instance (a new TargetVersion), and so does one that also adds a vrf.
 func TestReloadAppliesInstances(t *testing.T) {
-	const base = `
-[global.config]
-  as = 65000
-  router-id = "192.0.2.1"
-  port = -1
-[fanout]
-  grpc-address = "127.0.0.1:0"
-  http-address = "127.0.0.1:0"
+	const base = testHeader + `
 [[vrfs]]
   [vrfs.config]
     name = "red"
