@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/fanoutd/fanout/proto"
 )
 
 // maxBatch bounds the route events one actor turn applies, so config and stop requests
@@ -59,12 +57,11 @@ type actor struct {
 	created   Created
 	activated bool
 	setupErr  error
-	want      map[EventKey]netip.Addr     // every route event's latest next hop
-	vpn       map[netip.Prefix][]proto.RD // prefixes wanted under a non-zero RD, their RDs
-	installed map[netip.Prefix]Route      // what the actor believes the kernel has
-	failed    map[netip.Prefix]struct{}   // wanted routes whose install failed
-	down      map[netip.Addr]struct{}     // next hops reported unreachable (nexthop.go)
-	nWanted   int                         // prefixes with a wanted route
+	want      map[EventKey]netip.Addr   // every route event's latest next hop
+	installed map[netip.Prefix]Route    // what the actor believes the kernel has
+	failed    map[netip.Prefix]struct{} // wanted routes whose install failed
+	down      map[netip.Addr]struct{}   // next hops reported unreachable (nexthop.go)
+	nWanted   int                       // prefixes with a wanted route
 	batch     []Event
 	st        Status
 	retry     time.Duration // current back-off; 0: not backing off
@@ -83,7 +80,6 @@ func newActor(name string, k Kernel, clock Clock, log *zap.Logger, met *instance
 		done:      make(chan struct{}),
 		exited:    make(chan struct{}),
 		want:      map[EventKey]netip.Addr{},
-		vpn:       map[netip.Prefix][]proto.RD{},
 		installed: map[netip.Prefix]Route{},
 		failed:    map[netip.Prefix]struct{}{},
 		down:      map[netip.Addr]struct{}{},
@@ -263,13 +259,17 @@ func (a *actor) apply(evs []Event) {
 	a.remove(del)
 }
 
-// record updates want (and the VPN RD index) with ev.
+// record updates want with ev.
 func (a *actor) record(ev Event) {
-	p := ev.Key.Prefix
-	before := a.isWanted(p)
-	a.recordKey(ev)
-	if after := a.isWanted(p); after != before {
-		if after {
+	k := ev.Key
+	_, had := a.want[k]
+	if !ev.NextHop.IsValid() {
+		delete(a.want, k)
+	} else {
+		a.want[k] = ev.NextHop
+	}
+	if _, has := a.want[k]; has != had {
+		if has {
 			a.nWanted++
 		} else {
 			a.nWanted--
@@ -277,54 +277,11 @@ func (a *actor) record(ev Event) {
 	}
 }
 
-func (a *actor) recordKey(ev Event) {
-	k, p := ev.Key, ev.Key.Prefix
-	_, had := a.want[k]
-	if !ev.NextHop.IsValid() {
-		delete(a.want, k)
-	} else {
-		a.want[k] = ev.NextHop
-	}
-	if k.RD == (proto.RD{}) {
-		return
-	}
-	_, has := a.want[k]
-	switch {
-	case has && !had:
-		a.vpn[p] = append(a.vpn[p], k.RD)
-	case had && !has:
-		rds := a.vpn[p]
-		for i, rd := range rds {
-			if rd == k.RD {
-				rds[i] = rds[len(rds)-1]
-				rds = rds[:len(rds)-1]
-				break
-			}
-		}
-		if len(rds) == 0 {
-			delete(a.vpn, p)
-		} else {
-			a.vpn[p] = rds
-		}
-	}
-}
-
-// desired returns the route the instance wants for p. Among several RDs bringing p (a VRF
-// importing one prefix from several VPN routes) the smallest RD wins, so the choice does not
-// depend on the order events came in.
+// desired returns the route the instance wants for p.
 func (a *actor) desired(p netip.Prefix) (Route, bool) {
 	nh, ok := a.want[EventKey{Prefix: p}]
 	if !ok {
-		var best proto.RD
-		for _, rd := range a.vpn[p] {
-			if !ok || lessRD(rd, best) {
-				best, ok = rd, true
-			}
-		}
-		if !ok {
-			return Route{}, false
-		}
-		nh = a.want[EventKey{Prefix: p, RD: best}]
+		return Route{}, false
 	}
 	r := Route{Table: a.cfg.Table, Dst: p, Gw: nh}
 	if p.Addr().Is4() {
@@ -333,15 +290,6 @@ func (a *actor) desired(p netip.Prefix) (Route, bool) {
 		r.Src = a.cfg.Src6
 	}
 	return r, true
-}
-
-func lessRD(a, b proto.RD) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
-	}
-	return false
 }
 
 // replace installs rs and records the outcome; it returns how many were installed.
@@ -426,17 +374,7 @@ func (a *actor) removeAll(c *Config) {
 func (a *actor) prefixes() func(func(netip.Prefix) bool) {
 	return func(yield func(netip.Prefix) bool) {
 		for k := range a.want {
-			if k.RD == (proto.RD{}) {
-				if !yield(k.Prefix) {
-					return
-				}
-			}
-		}
-		for p := range a.vpn {
-			if _, plain := a.want[EventKey{Prefix: p}]; plain {
-				continue
-			}
-			if !yield(p) {
+			if !yield(k.Prefix) {
 				return
 			}
 		}
@@ -533,14 +471,6 @@ func (a *actor) publishStatus() {
 	if a.publish != nil {
 		a.publish(a.st)
 	}
-}
-
-// isWanted reports whether some event wants a route to p.
-func (a *actor) isWanted(p netip.Prefix) bool {
-	if _, ok := a.want[EventKey{Prefix: p}]; ok {
-		return true
-	}
-	return len(a.vpn[p]) > 0
 }
 
 func equalSetup(a, b Setup) bool {

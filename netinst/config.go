@@ -17,12 +17,13 @@ const DefaultName = "default"
 type Config struct {
 	// Name identifies the instance: DefaultName, or a VRF's name.
 	Name string
-	// VRF is set for a VRF instance: its routes come from the VPN tables whose route targets
-	// match ImportRTs, under its RD.
+	// VRF is set for a VRF instance: its routes come from the rib's VRF tables of the same
+	// name (the feed's AddVRF). RD and the route targets (RFC 4360 §4) are the rib's: the
+	// VRF tables import and export with them; netinst keeps them only as part of the config.
 	VRF       bool
 	RD        proto.RD
-	ImportRTs [][8]byte // extended communities (route targets, RFC 4360 §4) to import
-	ExportRTs [][8]byte // kept for the rib's VRF export; netinst itself does not use them
+	ImportRTs [][8]byte
+	ExportRTs [][8]byte
 	// Netns names the network namespace of the instance's kernel state; the manager hands it
 	// to Deps.Kernel. A change restarts the actor (tearing down in the old namespace first).
 	Netns string

@@ -54,8 +54,7 @@
 // # What is not done yet
 //
 // The rib's VRF tables are built at start-up: a vrf added by a reload gets an actor but no
-// routes until fanoutd restarts. The actor still keys events by (prefix, RD) and picks the
-// smallest RD when several bring one prefix, which VRF-table events (RD zero) never need.
+// routes until fanoutd restarts.
 //
 // # Metrics
 //

@@ -4,16 +4,13 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/fanoutd/fanout/proto"
 )
 
-// EventKey names what one route event is about: a prefix, and for routes taken from a VPN
-// table the route distinguisher they carry (several RDs may bring one prefix into a VRF).
-// A small comparable value.
+// EventKey names what one route event is about: a prefix of the instance's table (the
+// global unicast tables, or the VRF's own, where the rib has already chosen among the VPN
+// routes bringing it). A small comparable value.
 type EventKey struct {
 	Prefix netip.Prefix
-	RD     proto.RD
 }
 
 // Event says the best route of Key now goes via NextHop, or (NextHop invalid) is withdrawn.
