@@ -99,13 +99,27 @@ type attrEncoder struct {
 	err error
 }
 
+// typeSpan returns the mask of the attribute types t with from <= t < to (every type
+// fanout encodes is below 64).
+func typeSpan(from, to int) AttrMask {
+	var m AttrMask
+	if from < 64 {
+		m = ^AttrMask(0) << max(from, 0)
+	}
+	if to < 64 {
+		m &^= ^AttrMask(0) << max(to, 0)
+	}
+	return m
+}
+
 // appendKnown appends the attributes AppendAttrs writes from Attrs' own fields whose type
 // t satisfies from <= t < to, in ascending type order. Straight-line code: this is the hot
 // path of encoding.
 func (e *attrEncoder) appendKnown(dst []byte, from, to int) []byte {
 	a := e.a
 	p := a.Present
-	in := func(t uint8) bool { return from <= int(t) && int(t) < to && p.Has(t) }
+	span := typeSpan(from, to)
+	in := func(t uint8) bool { return (p & span).Has(t) }
 	if in(AttrOrigin) {
 		dst = append(dst, encWellKnown, AttrOrigin, 1, a.Origin)
 	}
@@ -153,12 +167,12 @@ func (e *attrEncoder) appendKnown(dst []byte, from, to int) []byte {
 		dst = appendRawAttr(dst, true, encOptTrans, AttrExtCommunities, a.ExtCommunities, &e.err)
 	}
 	if !e.as4 {
-		if from <= int(AttrAS4Path) && int(AttrAS4Path) < to && p.Has(AttrASPath) && needAS4Path(a.ASPath) {
+		if span.Has(AttrAS4Path) && p.Has(AttrASPath) && needAS4Path(a.ASPath) {
 			at := len(dst)
 			dst = appendAS4Path(append(dst, encOptTrans, AttrAS4Path, 0), a.ASPath)
 			dst = finishAttr(dst, at, &e.err)
 		}
-		if from <= int(AttrAS4Aggregator) && int(AttrAS4Aggregator) < to && p.Has(AttrAggregator) && a.Aggregator.AS > 0xffff {
+		if span.Has(AttrAS4Aggregator) && p.Has(AttrAggregator) && a.Aggregator.AS > 0xffff {
 			as := a.Aggregator.AS
 			dst = append(dst, encOptTrans, AttrAS4Aggregator, 8, byte(as>>24), byte(as>>16), byte(as>>8), byte(as))
 			dst = appendAddr4(dst, a.Aggregator.Addr)
