@@ -168,17 +168,23 @@ type reconcileOnly struct{ Kernel }
 
 // TestNetlinkUnreachableNextHop: when the bridge loses the address that made a next hop
 // reachable, the kernel drops the routes via it; the actor cannot put them back (ENETUNREACH),
-// reports the next hop through Deps.Unreachable and counts the failures, and installs them
-// again once the address is back.
+// reports the next hop through Deps.Unreachable and Deps.NextHop and counts the failures, and
+// installs them again once the address is back (the probe or the install reports it up).
 func TestNetlinkUnreachableNextHop(t *testing.T) {
 	ns := testNetns(t, "nh")
 	k := openKernel(t, ns)
 	var mu sync.Mutex
 	reported := map[string]bool{}
+	var nextHops []string
 	m, err := NewManager(Deps{Logger: zaptest.NewLogger(t), Kernel: func(*Config) (Kernel, error) { return k, nil },
 		Unreachable: func(_ string, p netip.Prefix, nh netip.Addr) {
 			mu.Lock()
 			reported[p.String()+" via "+nh.String()] = true
+			mu.Unlock()
+		},
+		NextHop: func(_ string, nh netip.Addr, up bool) {
+			mu.Lock()
+			nextHops = append(nextHops, fmt.Sprint(nh, " ", up))
 			mu.Unlock()
 		}})
 	if err != nil {
@@ -209,11 +215,22 @@ func TestNetlinkUnreachableNextHop(t *testing.T) {
 		defer mu.Unlock()
 		return reported["10.3.0.0/16 via 192.0.2.1"]
 	})
-	if s := status(); s.UnreachableNextHops == 0 || s.InstallFailures == 0 || s.RoutesInstalled != 0 || s.RoutesDesired != 1 {
+	if s := status(); s.UnreachableNextHops == 0 || s.InstallFailures == 0 || s.RoutesInstalled != 0 || s.RoutesDesired != 1 || s.NextHopsDown != 1 {
 		t.Fatalf("status %+v", s)
+	}
+	if up, err := k.NextHopReachable(100, netip.MustParseAddr("192.0.2.1")); err != nil || up {
+		t.Fatalf("probe while the address is gone: %v %v", up, err)
 	}
 	ipns(t, ns, "addr", "add", "192.0.2.254/24", "dev", "fbr0")
 	eventually(t, "installed again", func() bool {
 		return strings.Contains(ipns(t, ns, "route", "show", "table", "100"), "10.3.0.0/16 via 192.0.2.1")
+	})
+	if up, err := k.NextHopReachable(100, netip.MustParseAddr("192.0.2.1")); err != nil || !up {
+		t.Fatalf("probe with the address back: %v %v", up, err)
+	}
+	eventually(t, "reported down then up", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(nextHops, ", ") == "192.0.2.1 false, 192.0.2.1 true"
 	})
 }
