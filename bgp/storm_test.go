@@ -199,6 +199,8 @@ func (p *stormPeer) run(hold time.Duration) {
 				continue
 			}
 			for it := u.IterWithdrawn(&opts); it.Next(&n); {
+				// Nothing changes during a storm: a withdrawal is a fault.
+				p.err = fmt.Errorf("%v withdrawn (after End-of-RIB: %v) in %x", n.Prefix, p.eor.Load(), body)
 				if i := stormIndex(n.Prefix, len(p.table)); i >= 0 && p.table[i] != 0 {
 					p.table[i] = 0
 					p.held.Add(-1)
@@ -207,6 +209,10 @@ func (p *stormPeer) run(hold time.Duration) {
 			spk := byte(0)
 			if u.Attrs.Present.Has(proto.AttrNextHop) {
 				spk = u.Attrs.NextHop.As4()[3]
+			}
+			if spk == 0 && len(u.NLRI) > 0 {
+				p.err = fmt.Errorf("an announcement without NEXT_HOP: %x", body)
+				return
 			}
 			for it := u.IterNLRI(&opts); it.Next(&n); {
 				p.sent++
@@ -230,7 +236,10 @@ func storm(t testing.TB, size stormSize, pc PacingConfig, net16 string) stormRes
 		t.Fatal(err)
 	}
 	fAddr := net16 + ".0.1"
-	srv, err := New(ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{addr(fAddr)}},
+	// Every receiver dials at once: the cap on unestablished connections is set for that,
+	// as an operator expecting such storms sets fanout.admission.max-unestablished.
+	srv, err := New(ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{addr(fAddr)},
+		Admission: AdmissionConfig{MaxUnestablished: max(512, 2*size.receivers)}},
 		Deps{Logger: zap.NewNop(), Scheduler: s, Routing: rb})
 	if err != nil {
 		t.Fatal(err)
@@ -381,6 +390,11 @@ func storm(t testing.TB, size stormSize, pc PacingConfig, net16 string) stormRes
 		p.nc.Close()
 		<-p.done
 	}
+	for _, p := range peers {
+		if p.err != nil {
+			t.Errorf("a peer saw %v", p.err)
+		}
+	}
 	// Exactly the table: each prefix from the speaker whose block it is in.
 	for ri, p := range rcv {
 		for i, spk := range p.table {
@@ -394,9 +408,6 @@ func storm(t testing.TB, size stormSize, pc PacingConfig, net16 string) stormRes
 	for _, p := range peers {
 		res.worstGap = max(res.worstGap, p.gap)
 		res.worstKA = max(res.worstKA, p.ka)
-		if p.err != nil {
-			t.Errorf("a peer saw %v", p.err)
-		}
 	}
 	peers = nil
 	ss := rb.SyncStats()
