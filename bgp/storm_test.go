@@ -384,8 +384,9 @@ func storm(t testing.TB, size stormSize, pc PacingConfig, net16 string) stormRes
 			t.Errorf("peer %s is %v after the storm (last error %+v)", a, st.State, st.LastError)
 		}
 	}
-	// Stop every peer, then read what their goroutines measured.
-	peers = append(peers, rcv...)
+	// Stop every peer, receivers first (a speaker closed first would have its routes
+	// withdrawn from receivers still listening), then read what their goroutines measured.
+	peers = append(rcv, peers...)
 	for _, p := range peers {
 		p.nc.Close()
 		<-p.done
