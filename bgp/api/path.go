@@ -46,6 +46,14 @@ func (s *Service) unicastTable(what string, f *apipb.Family) (*rib.Table, proto.
 func (s *Service) ListPath(req *apipb.ListPathRequest, stream apipb.GobgpApi_ListPathServer) error {
 	ctx := stream.Context()
 	t, fam, err := s.unicastTable("ListPath", req.GetFamily())
+	if status.Code(err) == codes.Unimplemented && (fam == proto.VPNv4 || fam == proto.VPNv6) {
+		// VPN tables are listed whole (the CLI's global rib -a vpnv4); filters by prefix and
+		// RD are not served yet.
+		if len(req.GetPrefixes()) > 0 {
+			return status.Errorf(codes.Unimplemented, "ListPath: prefix filters on %s are not implemented", fam)
+		}
+		t, err = s.rib.Table(fam), nil
+	}
 	if err != nil {
 		return err
 	}
@@ -189,8 +197,11 @@ func newConverter(s *Service, fam proto.Family) *converter {
 
 func (cv *converter) destination(d *destSnap, adjIn bool) (*apipb.Destination, error) {
 	out := &apipb.Destination{Prefix: d.prefix.String()}
+	if cv.vpn() {
+		out.Prefix = d.rd.String() + ":" + d.prefix.String() // as gobgpd prints a VPN prefix
+	}
 	for i := range d.paths {
-		p, err := cv.path(d.prefix, &d.paths[i])
+		p, err := cv.path(d, &d.paths[i])
 		if err != nil {
 			return nil, err
 		}
@@ -221,8 +232,18 @@ func (cv *converter) age(src *rib.Source) time.Time {
 	return t
 }
 
-func (cv *converter) path(pfx netip.Prefix, ps *pathSnap) (*apipb.Path, error) {
+// vpn reports whether the converter's family is VPNv4 or VPNv6.
+func (cv *converter) vpn() bool { return cv.fam == proto.VPNv4 || cv.fam == proto.VPNv6 }
+
+func (cv *converter) path(d *destSnap, ps *pathSnap) (*apipb.Path, error) {
+	pfx := d.prefix
 	nlri := nlriOf(pfx)
+	if cv.vpn() {
+		var err error
+		if nlri, err = vpnNLRIOf(pfx, d.rd, ps.label); err != nil {
+			return nil, status.Errorf(codes.Internal, "VPN prefix %v of RD %v does not convert: %v", pfx, d.rd, err)
+		}
+	}
 	nlri.SetPathIdentifier(ps.id)
 	attrs, ok := cv.attrs[ps.wire]
 	if !ok {
@@ -264,6 +285,23 @@ func (cv *converter) path(pfx netip.Prefix, ps *pathSnap) (*apipb.Path, error) {
 		p.IsFromExternal = ps.src.EBGP
 	}
 	return p, nil
+}
+
+// vpnNLRIOf returns GoBGP's NLRI of a VPN prefix with route distinguisher rd and label.
+func vpnNLRIOf(pfx netip.Prefix, rd proto.RD, label rib.Label) (gobgp.AddrPrefixInterface, error) {
+	grd, err := gobgp.ParseRouteDistinguisher(rd.String())
+	if err != nil {
+		return nil, err
+	}
+	var labels []uint32
+	if label.IsSet() {
+		labels = []uint32{label.Value()}
+	}
+	stack := *gobgp.NewMPLSLabelStack(labels...)
+	if pfx.Addr().Is4() {
+		return gobgp.NewLabeledVPNIPAddrPrefix(uint8(pfx.Bits()), pfx.Addr().String(), stack, grd), nil
+	}
+	return gobgp.NewLabeledVPNIPv6AddrPrefix(uint8(pfx.Bits()), pfx.Addr().String(), stack, grd), nil
 }
 
 // nlriOf returns GoBGP's NLRI of an IP prefix.

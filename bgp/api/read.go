@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fanoutd/fanout/db"
+	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/rib"
 	"github.com/fanoutd/fanout/sched"
 )
@@ -24,7 +25,8 @@ import (
 // pathSnap is a copy of one stored path, taken in its partition's task.
 type pathSnap struct {
 	src   *rib.Source
-	wire  string // canonical attribute encoding (shares the interned string)
+	label rib.Label // VPN families
+	wire  string    // canonical attribute encoding (shares the interned string)
 	nh    netip.Addr
 	id    uint32
 	flags uint8
@@ -34,6 +36,7 @@ type pathSnap struct {
 // destSnap is a copy of one entry: its prefix and the paths a request asked for.
 type destSnap struct {
 	prefix netip.Prefix
+	rd     proto.RD // VPN families
 	paths  []pathSnap
 }
 
@@ -48,13 +51,13 @@ func pathsOf(keep func(*rib.Path) bool) snapFunc {
 
 // snapshot copies e's paths that keep accepts (all when keep is nil); false when none.
 func snapshot(e *rib.DBEntry, keep func(*rib.Path) bool) (destSnap, bool) {
-	d := destSnap{prefix: e.Key().Prefix()}
+	d := destSnap{prefix: e.Key().Prefix(), rd: e.Key().RD()}
 	best := e.Data.Best()
 	for i, p := range e.Data.Paths() {
 		if keep != nil && !keep(&p) {
 			continue
 		}
-		ps := pathSnap{src: p.Src, id: p.ID, flags: p.Flags, best: best != nil && i == 0}
+		ps := pathSnap{src: p.Src, id: p.ID, flags: p.Flags, best: best != nil && i == 0, label: p.Label}
 		if p.Attrs != nil {
 			ps.wire, ps.nh = p.Attrs.Wire(), p.Attrs.NextHop
 		}

@@ -131,7 +131,7 @@ func (s *Service) watchTable(req *apipb.WatchEventRequest, stream apipb.GobgpApi
 		if len(d.paths) == 0 {
 			p, err = cv.withdrawal(d.prefix)
 		} else {
-			p, err = cv.path(d.prefix, &d.paths[0])
+			p, err = cv.path(d, &d.paths[0])
 		}
 		if err != nil {
 			return err
