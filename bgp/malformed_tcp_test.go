@@ -488,7 +488,16 @@ func TestMalformedFramingOverTCP(t *testing.T) {
 	env := newSuiteEnv(t, "127.1.203")
 	n := 0
 	opts := proto.SessionOptions{AS4: true, EBGP: true}
-	for i, s := range loadCorpus(t, "../proto/testdata/fuzz/FuzzHeader", "") {
+	// Each case's peer has an address of its own: 127.1.203.20 and up.
+	next := 19
+	nextAddr := func() string {
+		next++
+		if next > 254 {
+			t.Fatal("more cases than addresses in 127.1.203.0/24")
+		}
+		return fmt.Sprintf("127.1.203.%d", next)
+	}
+	for _, s := range loadCorpus(t, "../proto/testdata/fuzz/FuzzHeader", "") {
 		b := []byte(s.values[0])
 		_, _, _, err := proto.NextMessage(b, proto.MaxMessageLen)
 		perr, ok := proto.AsError(err)
@@ -496,14 +505,15 @@ func TestMalformedFramingOverTCP(t *testing.T) {
 			continue // frames (or waits for more): not a malformed header
 		}
 		n++
+		a := nextAddr()
 		t.Run("header/"+s.name, func(t *testing.T) {
-			snd := newSender(t, env.srv, fmt.Sprintf("127.1.203.%d", 20+i), opts)
+			snd := newSender(t, env.srv, a, opts)
 			defer snd.r.nc.Close()
 			snd.r.send(b)
 			expectExactNotification(t, snd.r, perr)
 		})
 	}
-	for i, s := range loadCorpus(t, "../proto/testdata/fuzz/FuzzOpen", "") {
+	for _, s := range loadCorpus(t, "../proto/testdata/fuzz/FuzzOpen", "") {
 		body := []byte(s.values[0])
 		var o proto.Open
 		perr, ok := proto.AsError(proto.DecodeOpen(body, &o))
@@ -511,8 +521,8 @@ func TestMalformedFramingOverTCP(t *testing.T) {
 			continue // decodes: negotiation is another test's subject
 		}
 		n++
+		a := nextAddr()
 		t.Run("open/"+s.name, func(t *testing.T) {
-			a := fmt.Sprintf("127.1.203.%d", 100+i)
 			if err := env.srv.AddPeer(PeerConfig{Addr: addr(a), PeerAS: 65001, Passive: true, IdleHoldTime: -1}); err != nil {
 				t.Fatal(err)
 			}
@@ -524,7 +534,7 @@ func TestMalformedFramingOverTCP(t *testing.T) {
 			expectExactNotification(t, r, perr)
 		})
 	}
-	for i, s := range loadCorpus(t, "../proto/testdata/fuzz/FuzzRouteRefresh", "") {
+	for _, s := range loadCorpus(t, "../proto/testdata/fuzz/FuzzRouteRefresh", "") {
 		body := []byte(s.values[0])
 		var rr proto.RouteRefresh
 		perr, ok := proto.AsError(proto.DecodeRouteRefresh(body, &rr))
@@ -532,19 +542,21 @@ func TestMalformedFramingOverTCP(t *testing.T) {
 			continue // well formed: answered or ignored, another test's subject
 		}
 		n++
+		a := nextAddr()
 		t.Run("route-refresh/"+s.name, func(t *testing.T) {
-			snd := newSender(t, env.srv, fmt.Sprintf("127.1.203.%d", 140+i), opts)
+			snd := newSender(t, env.srv, a, opts)
 			defer snd.r.nc.Close()
 			snd.r.send(append(proto.AppendHeader(nil, proto.HeaderLen+len(body), proto.MsgRouteRefresh), body...))
 			expectExactNotification(t, snd.r, perr)
 		})
 	}
-	for i, s := range loadCorpus(t, "../proto/testdata/fuzz/FuzzNotification", "") {
+	for _, s := range loadCorpus(t, "../proto/testdata/fuzz/FuzzNotification", "") {
 		body := []byte(s.values[0])
 		msg := append(proto.AppendHeader(nil, proto.HeaderLen+len(body), proto.MsgNotification), body...)
 		n++
+		a := nextAddr()
 		t.Run("notification/"+s.name, func(t *testing.T) {
-			snd := newSender(t, env.srv, fmt.Sprintf("127.1.203.%d", 160+i), opts)
+			snd := newSender(t, env.srv, a, opts)
 			defer snd.r.nc.Close()
 			snd.r.send(msg)
 			if _, _, _, err := proto.NextMessage(msg, proto.MaxMessageLen); err != nil {

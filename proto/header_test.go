@@ -312,4 +312,22 @@ func TestWriteSeeds(t *testing.T) {
 	write("FuzzOpen", openSeeds, none)
 	write("FuzzNotification", notificationSeeds, none)
 	write("FuzzRouteRefresh", routeRefreshSeeds, none)
+	// The malformed-message tables too, so that the fuzzers start from every RFC case and
+	// bgp's malformed-input suite sends each one over a real session: whole messages for
+	// the header, bodies for the others.
+	asSeeds := func(kind string, cs []malformedCase, body bool) []seed {
+		var out []seed
+		for i, c := range cs {
+			b := c.b
+			if body {
+				b = b[HeaderLen:]
+			}
+			out = append(out, seed{name: fmt.Sprintf("malformed-%s-%02d", kind, i), why: c.name, b: b})
+		}
+		return out
+	}
+	write("FuzzHeader", asSeeds("header", headerCases, false), func(s seed) string { return "bool(false)\n" })
+	write("FuzzOpen", asSeeds("open", append(append([]malformedCase(nil), openCases...), capabilityCases...), true), none)
+	write("FuzzNotification", asSeeds("notification", notificationCases, true), none)
+	write("FuzzRouteRefresh", asSeeds("route-refresh", routeRefreshCases, true), none)
 }
