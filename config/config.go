@@ -58,6 +58,10 @@ type Neighbor struct {
 	PeerGroup string
 	// AdminDown is `config.admin-down`: configured but not started.
 	AdminDown bool
+	// Vrf is `config.vrf`: the name of the vrf (in vrfs) the neighbor is bound to, a PE-CE
+	// session whose IPv4/IPv6 unicast routes go into and come from that vrf's tables; ""
+	// for the global tables.
+	Vrf string
 	PeerSettings
 }
 

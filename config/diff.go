@@ -214,6 +214,7 @@ func neighborFields(n Neighbor) []field {
 	return append([]field{
 		{key: "config.peer-group", val: strconv.Quote(n.PeerGroup)},
 		{key: "config.admin-down", val: strconv.FormatBool(n.AdminDown)},
+		{key: "config.vrf", val: strconv.Quote(n.Vrf)},
 	}, settingsFields(&n.PeerSettings)...)
 }
 

@@ -20,7 +20,8 @@
 //
 //	global.config: as, router-id, port, local-address-list
 //	neighbors[].config: neighbor-address, peer-as, description, auth-password, peer-group,
-//	    admin-down
+//	    admin-down, vrf (the name of a vrf in vrfs: a PE-CE session whose unicast routes
+//	    go into and come from that vrf's tables)
 //	peer-groups[].config: peer-group-name, peer-as, description, auth-password
 //	neighbors[] and peer-groups[] (the shared settings):
 //	    timers.config: hold-time, keepalive-interval, connect-retry

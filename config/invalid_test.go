@@ -201,6 +201,10 @@ route-reflector-client = true
 			[]string{
 				`vrfs[1].config.name: "a" is already the name of vrfs[0]`,
 				"vrfs[1].config.id: 3 is already the id of vrfs[0]"}},
+		{"neighbor in an unknown vrf", base + "[[vrfs]]\n[vrfs.config]\nname = \"red\"\nrd = \"65000:1\"\n" + nb("192.0.2.2", "65001", `vrf = "blue"`),
+			[]string{`neighbors[0].config.vrf: "blue" is not the name of a vrf in vrfs`}},
+		{"neighbor in a vrf without vrfs", base + nb("192.0.2.2", "65001", `vrf = "red"`),
+			[]string{`neighbors[0].config.vrf: "red" is not the name of a vrf in vrfs`}},
 		{"vrf without rd", base + "[[vrfs]]\n[vrfs.config]\nname = \"a\"",
 			[]string{"vrfs[0].config.rd: missing: a vrf needs a route distinguisher"}},
 

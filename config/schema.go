@@ -22,7 +22,7 @@ var (
 	unsupportedPeer = []string{"state", "error-handling", "logging-options", "as-path-options",
 		"apply-policy", "use-multiple-paths"}
 	unsupportedNeighborConfig = []string{"local-as", "peer-type", "remove-private-as",
-		"route-flap-damping", "send-community", "neighbor-interface", "vrf", "send-software-version"}
+		"route-flap-damping", "send-community", "neighbor-interface", "send-software-version"}
 	unsupportedGroupConfig = []string{"local-as", "peer-type", "remove-private-as",
 		"route-flap-damping", "send-community", "send-software-version"}
 	unsupportedAfiSafi = []string{"state", "apply-policy", "ipv4-unicast", "ipv6-unicast",
@@ -51,9 +51,10 @@ func (d *decoder) decode(tree map[string]any) *Config {
 	c := &Config{}
 	d.global(root.sub("global"), &c.Global)
 	groups := d.peerGroups(root.list("peer-groups"), c)
-	d.neighbors(root.list("neighbors"), groups, c)
+	vrfRefs := d.neighbors(root.list("neighbors"), groups, c)
 	d.dynamicNeighbors(root.list("dynamic-neighbors"), groups, c)
 	d.vrfs(root.list("vrfs"), c)
+	d.checkNeighborVrfs(vrfRefs, c.Vrfs)
 	ft := root.sub("fanout")
 	c.Instances = d.instances(ft.list("instances"), c.Vrfs)
 	d.fanout(ft, &c.Fanout)
@@ -144,7 +145,7 @@ func (d *decoder) peerGroups(list []*table, c *Config) map[string]*record {
 	return groups
 }
 
-func (d *decoder) neighbors(list []*table, groups map[string]*record, c *Config) {
+func (d *decoder) neighbors(list []*table, groups map[string]*record, c *Config) (vrfRefs []vrfRef) {
 	index := map[netip.Addr]int{}
 	for i, t := range list {
 		own := map[string]bool{}
@@ -177,6 +178,10 @@ func (d *decoder) neighbors(list []*table, groups map[string]*record, c *Config)
 			}
 		}
 		cfg.boolean("admin-down", &n.AdminDown)
+		if cfg.str("vrf", &n.Vrf) && n.Vrf != "" {
+			// Checked against vrfs once they are decoded (checkNeighborVrfs).
+			vrfRefs = append(vrfRefs, vrfRef{key: cfg.key("vrf"), env: cfg.envOf("vrf"), name: n.Vrf})
+		}
 		d.settings(t, cfg, r)
 		cfg.finish(unsupportedNeighborConfig...)
 		t.finish(unsupportedPeer...)
@@ -198,6 +203,21 @@ func (d *decoder) neighbors(list []*table, groups map[string]*record, c *Config)
 				d.errs = append(d.errs, &KeyError{Key: t.key("transport.config.local-address"), Msg: fmt.Sprintf("%s is not of the same address family as neighbor-address %s", strconv.Quote(la.String()), n.Address)})
 			}
 			c.Neighbors = append(c.Neighbors, n)
+		}
+	}
+	return vrfRefs
+}
+
+// vrfRef is a neighbor's `config.vrf`, kept until the vrfs are decoded.
+type vrfRef struct {
+	key, env, name string
+}
+
+// checkNeighborVrfs refuses a neighbor `config.vrf` that names no configured vrf.
+func (d *decoder) checkNeighborVrfs(refs []vrfRef, vrfs []Vrf) {
+	for _, r := range refs {
+		if !slices.ContainsFunc(vrfs, func(v Vrf) bool { return v.Name == r.name }) {
+			d.errs = append(d.errs, &KeyError{Key: r.key, Env: r.env, Msg: fmt.Sprintf("%q is not the name of a vrf in vrfs", r.name)})
 		}
 	}
 }

@@ -66,3 +66,38 @@ func TestRouteDistinguisherAndTarget(t *testing.T) {
 		}
 	}
 }
+
+// A neighbor's `config.vrf` binds it to a configured vrf (a PE-CE session), as gobgpd's does.
+func TestNeighborVrf(t *testing.T) {
+	c, err := LoadBytes([]byte(`
+[global.config]
+as = 65000
+router-id = "192.0.2.1"
+[[vrfs]]
+[vrfs.config]
+name = "red"
+rd = "65000:1"
+both-rt-list = ["65000:1"]
+[[neighbors]]
+[neighbors.config]
+neighbor-address = "192.0.2.2"
+peer-as = 65001
+vrf = "red"
+[[neighbors]]
+[neighbors.config]
+neighbor-address = "192.0.2.3"
+peer-as = 65000
+`), "toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Neighbors) != 2 || c.Neighbors[0].Vrf != "red" || c.Neighbors[1].Vrf != "" {
+		t.Fatalf("neighbors %+v", c.Neighbors)
+	}
+	old := *c
+	old.Neighbors = append([]Neighbor(nil), c.Neighbors...)
+	old.Neighbors[0].Vrf = ""
+	if d := Diff(&old, c); d.Neighbors.empty() {
+		t.Fatal("moving a neighbor into a vrf is not a change")
+	}
+}
