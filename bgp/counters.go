@@ -80,6 +80,17 @@ type CounterSnapshot struct {
 	PrefixesBest     int64
 	// RefreshesAnswered and RefreshesCoalesced: see PeerCounters.
 	RefreshesAnswered, RefreshesCoalesced uint64
+	// FamilyReceived and FamilyAccepted split PrefixesReceived and PrefixesAccepted by
+	// family, indexed by rib.FamilySlot.
+	FamilyReceived, FamilyAccepted [rib.FamilySlots]int64
+}
+
+// Family returns the received and accepted counts of fam (0, 0 for a family not counted).
+func (s *CounterSnapshot) Family(fam proto.Family) (received, accepted int64) {
+	if i := rib.FamilySlot(fam); i >= 0 {
+		return s.FamilyReceived[i], s.FamilyAccepted[i]
+	}
+	return 0, 0
 }
 
 // UpdatesIn returns the UPDATE messages received.
@@ -118,6 +129,10 @@ func (c *PeerCounters) snapshot(st *PeerStatus, now time.Time) {
 	st.Counters.UpdateErrors = c.UpdateErrors.Load()
 	st.Counters.PrefixesReceived = c.Routes.Received.Load()
 	st.Counters.PrefixesAccepted = c.Routes.Accepted.Load()
+	for i := range c.Routes.ByFamily {
+		st.Counters.FamilyReceived[i] = c.Routes.ByFamily[i].Received.Load()
+		st.Counters.FamilyAccepted[i] = c.Routes.ByFamily[i].Accepted.Load()
+	}
 	st.Counters.PrefixesBest = c.Routes.Best.Load()
 	st.Counters.RefreshesAnswered = c.RefreshesAnswered.Load()
 	st.Counters.RefreshesCoalesced = c.RefreshesCoalesced.Load()

@@ -89,7 +89,7 @@ func (t *Table) NextHopDown(nh netip.Addr) bool { return t.down.has(nh) }
 
 // applyNextHop sets or clears FlagNextHopUnreachable on the entry's paths via op's next
 // hop, keeping their sources' Accepted counts right. It reports whether a path changed.
-func applyNextHop(d *Entry, op *Op) bool {
+func applyNextHop(d *Entry, op *Op, slot int) bool {
 	nh := op.Path.Attrs.NextHop
 	down := op.Path.Flags&FlagNextHopUnreachable != 0
 	changed := false
@@ -102,9 +102,9 @@ func applyNextHop(d *Entry, op *Op) bool {
 		p.Flags ^= FlagNextHopUnreachable
 		if cnt := p.Src.Counters; cnt != nil && was != p.Usable() {
 			if was {
-				cnt.Accepted.Add(-1)
+				cnt.count(slot, 0, -1)
 			} else {
-				cnt.Accepted.Add(1)
+				cnt.count(slot, 0, 1)
 			}
 		}
 		changed = true

@@ -18,6 +18,52 @@ type SourceCounters struct {
 	Received atomic.Int64 // paths held in the Adj-RIB-In
 	Accepted atomic.Int64 // of those, paths usable as best (no loop, reachable next hop)
 	Best     atomic.Int64 // prefixes whose best path is this source's
+	// ByFamily splits Received and Accepted by the table's family (FamilySlot), for the
+	// per-family counts `gobgp neighbor` shows.
+	ByFamily [FamilySlots]FamilyCounts
+}
+
+// FamilyCounts are one family's share of SourceCounters.
+type FamilyCounts struct {
+	Received, Accepted atomic.Int64
+}
+
+// FamilySlots is the number of families SourceCounters.ByFamily splits counts by.
+const FamilySlots = 4
+
+// FamilySlot is fam's index in SourceCounters.ByFamily: IPv4 and IPv6 unicast, VPNv4 and
+// VPNv6; -1 for any other family.
+func FamilySlot(fam proto.Family) int {
+	switch fam {
+	case proto.IPv4Unicast:
+		return 0
+	case proto.IPv6Unicast:
+		return 1
+	case proto.VPNv4:
+		return 2
+	case proto.VPNv6:
+		return 3
+	}
+	return -1
+}
+
+// count adds recv and acc to the counters, in total and for the family of slot.
+func (c *SourceCounters) count(slot int, recv, acc int64) {
+	if recv != 0 {
+		c.Received.Add(recv)
+	}
+	if acc != 0 {
+		c.Accepted.Add(acc)
+	}
+	if slot >= 0 {
+		f := &c.ByFamily[slot]
+		if recv != 0 {
+			f.Received.Add(recv)
+		}
+		if acc != 0 {
+			f.Accepted.Add(acc)
+		}
+	}
 }
 
 // OpKind says what an Op does to an entry.
@@ -65,6 +111,7 @@ type TableConfig struct {
 // Owner: the server. Cardinality: one per family and VRF. Lifetime: the server's.
 type Table struct {
 	fam   proto.Family
+	slot  int // FamilySlot(fam)
 	attrs *AttrTable
 	best  BestOptions
 	db    *db.Table[Key, Entry, Op]
@@ -77,7 +124,7 @@ type Table struct {
 
 // NewTable builds a table whose partitions run on s and whose paths intern in attrs.
 func NewTable(s *sched.Scheduler, attrs *AttrTable, cfg TableConfig) (*Table, error) {
-	t := &Table{fam: cfg.Family, attrs: attrs, best: cfg.Best}
+	t := &Table{fam: cfg.Family, slot: FamilySlot(cfg.Family), attrs: attrs, best: cfg.Best}
 	d, err := db.New(s, db.Config[Key, Entry, Op]{
 		Name:       cfg.Family.String(),
 		Partitions: cfg.Partitions,
@@ -178,15 +225,17 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 			t.attrs.Release(old)
 		}
 		if cnt := op.Path.Src.Counters; cnt != nil {
+			var recv, acc int64
 			if i < 0 {
-				cnt.Received.Add(1)
+				recv = 1
 			}
 			switch usable := op.Path.Usable(); {
 			case usable && !wasUsable:
-				cnt.Accepted.Add(1)
+				acc = 1
 			case !usable && wasUsable:
-				cnt.Accepted.Add(-1)
+				acc = -1
 			}
+			cnt.count(t.slot, recv, acc)
 		}
 	case OpWithdraw:
 		i := d.find(op.Path.Src, op.Path.ID)
@@ -196,10 +245,11 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 		usable := d.paths[i].Usable()
 		t.attrs.Release(d.removeAt(i))
 		if cnt := op.Path.Src.Counters; cnt != nil {
-			cnt.Received.Add(-1)
+			acc := int64(0)
 			if usable {
-				cnt.Accepted.Add(-1)
+				acc = -1
 			}
+			cnt.count(t.slot, -1, acc)
 		}
 	case OpDropSource:
 		src := op.Path.Src
@@ -214,8 +264,7 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 			return false
 		}
 		if cnt := src.Counters; cnt != nil {
-			cnt.Received.Add(int64(-n))
-			cnt.Accepted.Add(int64(-usable))
+			cnt.count(t.slot, int64(-n), int64(-usable))
 		}
 	case OpMarkStale:
 		if !d.UpdateFlags(op.Path.Src, func(f uint8) uint8 { return f | FlagStale }) {
@@ -228,8 +277,7 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 			return false
 		}
 		if cnt := src.Counters; cnt != nil {
-			cnt.Received.Add(int64(-n))
-			cnt.Accepted.Add(int64(-usable))
+			cnt.count(t.slot, int64(-n), int64(-usable))
 		}
 	case OpSweepStale:
 		src := op.Path.Src
@@ -238,11 +286,10 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 			return false
 		}
 		if cnt := src.Counters; cnt != nil {
-			cnt.Received.Add(int64(-n))
-			cnt.Accepted.Add(int64(-usable))
+			cnt.count(t.slot, int64(-n), int64(-usable))
 		}
 	case OpNextHop:
-		if !applyNextHop(d, &op) {
+		if !applyNextHop(d, &op, t.slot) {
 			return false
 		}
 	default:

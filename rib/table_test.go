@@ -90,6 +90,12 @@ func TestTableBestPathAndCounters(t *testing.T) {
 	if a.Counters.Received.Load() != n/2 || b.Counters.Received.Load() != n {
 		t.Fatalf("received a=%d b=%d", a.Counters.Received.Load(), b.Counters.Received.Load())
 	}
+	// The same counts by family: all IPv4 unicast here.
+	if f := &b.Counters.ByFamily[FamilySlot(proto.IPv4Unicast)]; f.Received.Load() != n || f.Accepted.Load() != n ||
+		b.Counters.ByFamily[FamilySlot(proto.IPv6Unicast)].Received.Load() != 0 {
+		t.Fatalf("b by family: %d received, %d accepted as IPv4; %d as IPv6", f.Received.Load(), f.Accepted.Load(),
+			b.Counters.ByFamily[FamilySlot(proto.IPv6Unicast)].Received.Load())
+	}
 	if a.Counters.Best.Load() != n/2 || b.Counters.Best.Load() != n/2 {
 		t.Fatalf("best a=%d b=%d, want %d each (shorter AS path wins where both)", a.Counters.Best.Load(), b.Counters.Best.Load(), n/2)
 	}

@@ -156,10 +156,9 @@ func (s *Service) apiPeer(cfg bgp.PeerConfig, st bgp.PeerStatus, adv map[proto.F
 			af.AddPaths = &apipb.AddPaths{Config: ap, State: &apipb.AddPathsState{Receive: ap.Receive, SendMax: ap.SendMax}}
 		}
 		af.State.Advertised = uint64(max(adv[f], 0))
-		if i == 0 {
-			af.State.Received = uint64(max(st.Counters.PrefixesReceived, 0))
-			af.State.Accepted = uint64(max(st.Counters.PrefixesAccepted, 0))
-		}
+		recv, acc := st.Counters.Family(f)
+		af.State.Received = uint64(max(recv, 0))
+		af.State.Accepted = uint64(max(acc, 0))
 		if l := cfg.MaxPrefixes.Limit; l > 0 && i == 0 {
 			af.PrefixLimits = &apipb.PrefixLimit{Family: apiFamily(f), MaxPrefixes: uint32(l),
 				ShutdownThresholdPct: uint32(cfg.MaxPrefixes.WarnPct)}
