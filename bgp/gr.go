@@ -112,6 +112,10 @@ func (c *GracefulRestartConfig) hasLongLived(fam proto.Family) bool {
 
 // DownGraceful implements gracefulIngest.
 func (in *ribIn) DownGraceful(plan grPlan) {
+	if in.inVRF() {
+		in.Down() // a VRF peer's routes are not kept (vrfpeer.go)
+		return
+	}
 	in.stopStale()
 	if in.info.Peer != nil {
 		in.r.exp.post(memberOp{kind: opLeave, info: in.info})

@@ -23,10 +23,12 @@ import (
 // session in two RibOuts links them). Each group has one bgp.send task that drains its
 // RibOuts' queues (send.go).
 
-// exportKey names a RibOut: its policy and, when more than rib.MaxMembers sessions share
-// the policy, which of the RibOuts of that policy.
+// exportKey names a RibOut: its policy, the VRF whose table it is on ("" for the global
+// tables, vrfpeer.go) and, when more than rib.MaxMembers sessions share the policy, which of
+// the RibOuts of that policy.
 type exportKey struct {
 	pol   rib.ExportPolicy
+	vrf   string
 	shard int
 }
 
@@ -252,14 +254,14 @@ func (m *exportManager) join(c *sched.Ctx, info *SessionInfo, src *rib.Source) b
 	}
 	es := &exportSession{info: info, src: src, refresh: map[proto.Family]*refreshState{}}
 	for _, fam := range info.Families {
-		t := m.r.Table(fam)
+		t := m.r.sessionTable(info, fam) // a VRF's table for a peer bound to it (vrfpeer.go)
 		if t == nil {
 			continue
 		}
 		pol := m.policyFor(info, fam)
 		var r *ribOut
 		for shard := 0; ; shard++ {
-			k := exportKey{pol: pol, shard: shard}
+			k := exportKey{pol: pol, vrf: sessionVRF(info), shard: shard}
 			r = m.ribouts[k]
 			if r == nil {
 				r = &ribOut{key: k, ro: rib.NewRibOut(t, m.attrs, pol)}

@@ -80,6 +80,10 @@ type PeerConfig struct {
 	Role            proto.Role
 	StrictRole      bool // refuse a peer that does not announce a role (RFC 9234 §4.2 strict mode)
 
+	// VRF, when not "", binds the peer to the VRF of that name (a PE-CE session): its
+	// unicast routes go into and come from the VRF's tables (vrfpeer.go).
+	VRF string
+
 	RRClient  bool       // route-reflector client (RFC 4456)
 	RSClient  bool       // route-server client (RFC 7947)
 	ClusterID netip.Addr // route-reflector cluster id; zero: the router id

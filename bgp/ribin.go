@@ -133,7 +133,7 @@ func (r *RIB) SessionUp(info *SessionInfo) Ingest {
 // newIngest returns the Ingest of a session whose paths are src's and joins the session to
 // its RibOuts.
 func (r *RIB) newIngest(info *SessionInfo, src *rib.Source) *ribIn {
-	in := &ribIn{r: r, info: info, src: src, tables: &r.tables}
+	in := &ribIn{r: r, info: info, src: src, tables: r.ingestTables(info)} // vrfpeer.go
 	for i := range in.reqs {
 		in.reqs[i] = make([][]rib.Request, r.tables[i].Partitions())
 	}

@@ -1,0 +1,199 @@
+package bgp
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fanoutd/fanout/proto"
+	"github.com/fanoutd/fanout/rib"
+	"github.com/fanoutd/fanout/sched"
+)
+
+// nextRoute reads r's UPDATEs until one that is not an End-of-RIB, for at most d; ok is false
+// when none came in time.
+func nextRoute(t *testing.T, r *rawPeer, opts *proto.SessionOptions, d time.Duration) (*proto.Update, bool) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		typ, body, err := r.read(time.Until(end))
+		if err != nil {
+			return nil, false
+		}
+		if typ != proto.MsgUpdate {
+			continue
+		}
+		u := &proto.Update{}
+		if err := proto.DecodeUpdate(body, opts, u); err != nil {
+			t.Fatal(err)
+		}
+		if _, eor := proto.EndOfRIB(u); !eor {
+			return u, true
+		}
+	}
+	return nil, false
+}
+
+// prefixList lists the prefixes of it.
+func prefixList(it proto.NLRIIter) []netip.Prefix {
+	var ps []netip.Prefix
+	var n proto.NLRI
+	for it.Next(&n) {
+		ps = append(ps, n.Prefix)
+	}
+	return ps
+}
+
+// sendUpdate builds and sends one UPDATE from r.
+func sendUpdate(t *testing.T, r *rawPeer, opts *proto.SessionOptions, fn func(b *proto.UpdateBuilder)) {
+	t.Helper()
+	var b proto.UpdateBuilder
+	b.Reset(opts)
+	fn(&b)
+	msg, err := b.AppendMessages(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.send(msg)
+}
+
+// A CE peer bound to VRF red (a PE-CE session, RFC 4364 §4.2 and §4.3.1): the route it
+// announces goes into red's table, not the global one, and reaches a VPNv4 RR client with
+// red's RD, export route target and label; a VPNv4 route carrying red's import route target
+// reaches the CE as IPv4 unicast with our address as next hop (eBGP, RFC 4271 §5.1.3);
+// withdrawals go both ways; a CE in VRF blue and a global eBGP peer see neither route.
+func TestVRFPeer(t *testing.T) {
+	rdRed, rdBlue := proto.RD0(65000, 42), proto.RD0(65000, 43)
+	rtRed := [8]byte{0, 2, 0xfd, 0xe8, 0, 0, 0, 42}  // 65000:42
+	rtBlue := [8]byte{0, 2, 0xfd, 0xe8, 0, 0, 0, 43} // 65000:43
+	r, s := newTestRIBWith(t, RIBConfig{LocalAS: 65000, RouterID: addr("10.255.0.1"), Partitions: 4, VRFs: []rib.VRFConfig{
+		{Name: "red", RD: rdRed, ImportRTs: [][8]byte{rtRed}, ExportRTs: [][8]byte{rtRed}, Label: 1042},
+		{Name: "blue", RD: rdBlue, ImportRTs: [][8]byte{rtBlue}, ExportRTs: [][8]byte{rtBlue}, Label: 1043},
+	}})
+	local := addr("127.1.62.1")
+	srv := startServer(t, ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{local}},
+		Deps{Logger: zap.NewNop(), Scheduler: s, Routing: r})
+	vpnFams := []proto.Family{proto.IPv4Unicast, proto.VPNv4}
+	peer := func(cfg PeerConfig, caps func(c *proto.Capabilities)) *rawPeer {
+		cfg.Passive = true
+		addPeer(t, srv, cfg)
+		p := dialRaw(t, cfg.Addr.String(), srv.ListenAddrs()[0], 0)
+		p.handshake(cfg.PeerAS, cfg.Addr.String(), 0, caps)
+		waitState(t, srv, cfg.Addr, Established)
+		return p
+	}
+	rr := peer(PeerConfig{Addr: addr("127.1.62.20"), PeerAS: 65000, RRClient: true, Families: vpnFams},
+		func(c *proto.Capabilities) { c.Multiprotocol = vpnFams })
+	red := peer(PeerConfig{Addr: addr("127.1.62.30"), PeerAS: 65030, VRF: "red"}, nil)
+	blue := peer(PeerConfig{Addr: addr("127.1.62.31"), PeerAS: 65031, VRF: "blue"}, nil)
+	global := peer(PeerConfig{Addr: addr("127.1.62.32"), PeerAS: 65032}, nil)
+
+	if st, ok := srv.Peer(addr("127.1.62.30")); !ok || st.State != Established {
+		t.Fatalf("the VRF peer's status: %+v %v", st, ok)
+	}
+
+	ibgp := proto.SessionOptions{AS4: true}
+	ebgp := proto.SessionOptions{AS4: true, EBGP: true}
+	ce := netip.MustParsePrefix("10.9.0.0/24")
+	sendUpdate(t, red, &ebgp, func(b *proto.UpdateBuilder) {
+		b.Announce(proto.IPv4Unicast, attrBytes(t, proto.ASSeq(65030), 0), proto.MPNextHop{Addr: addr("127.1.62.30")}, proto.NLRI{Prefix: ce})
+	})
+	u, ok := nextRoute(t, rr, &ibgp, waitLimit)
+	if !ok || !u.Attrs.Present.Has(proto.AttrMPReach) || u.Attrs.MPReach.Family != proto.VPNv4 {
+		t.Fatalf("the RR client got no VPNv4 announcement: %v %+v", ok, u)
+	}
+	var got proto.NLRI
+	it := u.IterMPReach(&ibgp)
+	if !it.Next(&got) || got.Prefix != ce || got.RD != rdRed || got.Labels.N != 1 || got.Labels.Labels[0] != 1042 {
+		t.Fatalf("exported NLRI %+v, want %v RD %v label 1042", got, ce, rdRed)
+	}
+	if !strings.Contains(string(u.Attrs.ExtCommunities), string(rtRed[:])) {
+		t.Fatalf("extended communities %x lack red's export route target", u.Attrs.ExtCommunities)
+	}
+	if n := tableLen(t, s, r.Table(proto.IPv4Unicast)); n != 0 {
+		t.Fatalf("the global IPv4 table holds %d prefixes, want none", n)
+	}
+	if n := pathCount(t, s, r.VRF("red").Table(proto.IPv4Unicast), ce); n != 1 {
+		t.Fatalf("red's IPv4 table holds %d paths of %v, want 1", n, ce)
+	}
+
+	// A VPN route with red's route target, from the RR client, is imported into red.
+	vpn := proto.NLRI{Prefix: netip.MustParsePrefix("10.10.0.0/24"), RD: proto.RD0(65000, 99), Labels: proto.Label1(3001)}
+	var a proto.Attrs
+	for _, typ := range []uint8{proto.AttrOrigin, proto.AttrASPath, proto.AttrLocalPref, proto.AttrExtCommunities} {
+		a.Present.Set(typ)
+	}
+	a.LocalPref, a.ExtCommunities = 100, rtRed[:]
+	wire, err := proto.AppendAttrs(nil, &a, &ibgp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendUpdate(t, rr, &ibgp, func(b *proto.UpdateBuilder) {
+		b.Announce(proto.VPNv4, wire, proto.MPNextHop{Addr: addr("198.18.6.1")}, vpn)
+	})
+	for range 4 { // the CE may first be sent its own route back, as any eBGP peer would be
+		u, ok = nextRoute(t, red, &ebgp, waitLimit)
+		if !ok {
+			t.Fatal("the red CE got no route")
+		}
+		if ps := prefixList(u.IterNLRI(&ebgp)); len(ps) == 1 && ps[0] == vpn.Prefix {
+			break
+		}
+	}
+	if ps := prefixList(u.IterNLRI(&ebgp)); len(ps) != 1 || ps[0] != vpn.Prefix {
+		t.Fatalf("the red CE was not sent %v: %v", vpn.Prefix, ps)
+	}
+	if u.Attrs.NextHop != local {
+		t.Fatalf("next hop %v, want ours %v (eBGP)", u.Attrs.NextHop, local)
+	}
+	if first, _ := u.Attrs.ASPath.First(); first != 65000 {
+		t.Fatalf("AS_PATH does not start with our AS: %v", first)
+	}
+
+	// Blue's CE and the global peer see neither route.
+	for name, p := range map[string]*rawPeer{"blue CE": blue, "global peer": global} {
+		if u, ok := nextRoute(t, p, &ebgp, 300*time.Millisecond); ok {
+			t.Fatalf("the %s was sent %v %v", name, prefixList(u.IterNLRI(&ebgp)), prefixList(u.IterWithdrawn(&ebgp)))
+		}
+	}
+
+	// Withdrawals both ways.
+	sendUpdate(t, red, &ebgp, func(b *proto.UpdateBuilder) { b.Withdraw(proto.IPv4Unicast, proto.NLRI{Prefix: ce}) })
+	u, ok = nextRoute(t, rr, &ibgp, waitLimit)
+	it = u.IterMPUnreach(&ibgp)
+	if !ok || !u.Attrs.Present.Has(proto.AttrMPUnreach) || !it.Next(&got) || got.Prefix != ce || got.RD != rdRed {
+		t.Fatalf("want the VPNv4 withdrawal of %v, got %v %+v", ce, ok, u)
+	}
+	sendUpdate(t, rr, &ibgp, func(b *proto.UpdateBuilder) { b.Withdraw(proto.VPNv4, vpn) })
+	for range 4 {
+		u, ok = nextRoute(t, red, &ebgp, waitLimit)
+		if !ok {
+			t.Fatal("the red CE got no withdrawal")
+		}
+		if ps := prefixList(u.IterWithdrawn(&ebgp)); len(ps) == 1 && ps[0] == vpn.Prefix {
+			break
+		}
+	}
+	if ps := prefixList(u.IterWithdrawn(&ebgp)); len(ps) != 1 || ps[0] != vpn.Prefix {
+		t.Fatalf("the red CE was not sent the withdrawal of %v: %v", vpn.Prefix, ps)
+	}
+	for _, p := range []netip.Prefix{ce, vpn.Prefix} {
+		if n := pathCount(t, s, r.VRF("red").Table(proto.IPv4Unicast), p); n != 0 {
+			t.Fatalf("red's IPv4 table holds %d paths of %v after the withdrawals", n, p)
+		}
+	}
+}
+
+// pathCount is the number of paths of p in tb, read in a task that excludes its partitions.
+func pathCount(t *testing.T, s *sched.Scheduler, tb *rib.Table, p netip.Prefix) int {
+	t.Helper()
+	n := 0
+	inTask(t, s, func(c *sched.Ctx) {
+		if e := tb.DB().Find(c, rib.MakeKey(p, proto.RD{})); e != nil {
+			n = len(e.Data.Paths())
+		}
+	})
+	return n
+}
