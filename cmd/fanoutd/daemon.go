@@ -73,6 +73,7 @@ func peerConfig(c *config.Config, n *config.Neighbor) bgp.PeerConfig {
 		RSClient:      n.RouteServer.Client,
 		AdminDown:     n.AdminDown,
 		AuthPassword:  n.AuthPassword,
+		VRF:           n.Vrf,
 		GracefulRestart: bgp.GracefulRestartConfig{
 			Enabled:      n.GracefulRestart.Enabled,
 			RestartTime:  n.GracefulRestart.RestartTime,
