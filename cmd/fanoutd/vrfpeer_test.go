@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
+	"net"
+	"os/exec"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/fanoutd/fanout/config"
 )
@@ -35,5 +40,35 @@ peer-as = 65000
 	}
 	if pc := peerConfig(c, &c.Neighbors[1]); pc.VRF != "" {
 		t.Errorf("global neighbor: VRF %q", pc.VRF)
+	}
+}
+
+// The real gobgp CLI lists a neighbor bound to a VRF and shows it on its own.
+func TestCLIVRFNeighbor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cli := buildCLI(t, ctx)
+	d, _ := fakeKernelDaemon(t, `
+[[vrfs]]
+  [vrfs.config]
+    name = "red"
+    rd = "65000:1"
+    both-rt-list = ["65000:1"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "127.1.63.30"
+    peer-as = 65030
+    vrf = "red"
+  [neighbors.transport.config]
+    passive-mode = true
+`)
+	host, port, _ := net.SplitHostPort(d.apiAddr.String())
+	for _, args := range [][]string{{"neighbor"}, {"neighbor", "127.1.63.30"}} {
+		cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+		out, err := exec.CommandContext(cctx, cli, append([]string{"-u", host, "-p", port}, args...)...).CombinedOutput()
+		ccancel()
+		if err != nil || !strings.Contains(string(out), "127.1.63.30") {
+			t.Fatalf("gobgp %s: %v:\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }
