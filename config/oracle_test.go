@@ -74,6 +74,7 @@ func compareWithGobgpd(t *testing.T, got *Config, want *oc.BgpConfigSet) {
 		eq(p+"neighbor-address", n.Address.String(), w.State.NeighborAddress)
 		eq(p+"peer-group", n.PeerGroup, w.Config.PeerGroup)
 		eq(p+"admin-down", n.AdminDown, w.Config.AdminDown)
+		eq(p+"vrf", n.Vrf, w.Config.Vrf)
 		compareSettings(t, eq, p, &n.PeerSettings, &w)
 	}
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"path/filepath"
 	"testing"
 
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
@@ -67,31 +68,14 @@ func TestRouteDistinguisherAndTarget(t *testing.T) {
 	}
 }
 
-// A neighbor's `config.vrf` binds it to a configured vrf (a PE-CE session), as gobgpd's does.
+// A neighbor's `config.vrf` binds it to a configured vrf (a PE-CE session), as gobgpd's does
+// (TestSameAsGobgpd compares the value); moving a neighbor into a vrf is a change of it.
 func TestNeighborVrf(t *testing.T) {
-	c, err := LoadBytes([]byte(`
-[global.config]
-as = 65000
-router-id = "192.0.2.1"
-[[vrfs]]
-[vrfs.config]
-name = "red"
-rd = "65000:1"
-both-rt-list = ["65000:1"]
-[[neighbors]]
-[neighbors.config]
-neighbor-address = "192.0.2.2"
-peer-as = 65001
-vrf = "red"
-[[neighbors]]
-[neighbors.config]
-neighbor-address = "192.0.2.3"
-peer-as = 65000
-`), "toml")
+	c, err := Load(filepath.Join("..", "testdata", "config", "all-keys.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Neighbors) != 2 || c.Neighbors[0].Vrf != "red" || c.Neighbors[1].Vrf != "" {
+	if len(c.Neighbors) < 2 || c.Neighbors[0].Vrf != "cust-a" || c.Neighbors[1].Vrf != "" {
 		t.Fatalf("neighbors %+v", c.Neighbors)
 	}
 	old := *c
