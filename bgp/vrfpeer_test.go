@@ -46,6 +46,28 @@ func prefixList(it proto.NLRIIter) []netip.Prefix {
 	return ps
 }
 
+// untilOnly reads r's routes until one that announces (or, with withdrawn, withdraws) p
+// alone, and returns it. The few before it may be a CE's own route sent back, as any eBGP
+// peer's would be.
+func untilOnly(t *testing.T, r *rawPeer, opts *proto.SessionOptions, p netip.Prefix, withdrawn bool) *proto.Update {
+	t.Helper()
+	for range 4 {
+		u, ok := nextRoute(t, r, opts, waitLimit)
+		if !ok {
+			break
+		}
+		it := u.IterNLRI(opts)
+		if withdrawn {
+			it = u.IterWithdrawn(opts)
+		}
+		if ps := prefixList(it); len(ps) == 1 && ps[0] == p {
+			return u
+		}
+	}
+	t.Fatalf("no UPDATE with only %v (withdrawn %v)", p, withdrawn)
+	return nil
+}
+
 // sendUpdate builds and sends one UPDATE from r.
 func sendUpdate(t *testing.T, r *rawPeer, opts *proto.SessionOptions, fn func(b *proto.UpdateBuilder)) {
 	t.Helper()
@@ -133,18 +155,7 @@ func TestVRFPeer(t *testing.T) {
 	sendUpdate(t, rr, &ibgp, func(b *proto.UpdateBuilder) {
 		b.Announce(proto.VPNv4, wire, proto.MPNextHop{Addr: addr("198.18.6.1")}, vpn)
 	})
-	for range 4 { // the CE may first be sent its own route back, as any eBGP peer would be
-		u, ok = nextRoute(t, red, &ebgp, waitLimit)
-		if !ok {
-			t.Fatal("the red CE got no route")
-		}
-		if ps := prefixList(u.IterNLRI(&ebgp)); len(ps) == 1 && ps[0] == vpn.Prefix {
-			break
-		}
-	}
-	if ps := prefixList(u.IterNLRI(&ebgp)); len(ps) != 1 || ps[0] != vpn.Prefix {
-		t.Fatalf("the red CE was not sent %v: %v", vpn.Prefix, ps)
-	}
+	u = untilOnly(t, red, &ebgp, vpn.Prefix, false)
 	if u.Attrs.NextHop != local {
 		t.Fatalf("next hop %v, want ours %v (eBGP)", u.Attrs.NextHop, local)
 	}
@@ -161,24 +172,15 @@ func TestVRFPeer(t *testing.T) {
 
 	// Withdrawals both ways.
 	sendUpdate(t, red, &ebgp, func(b *proto.UpdateBuilder) { b.Withdraw(proto.IPv4Unicast, proto.NLRI{Prefix: ce}) })
-	u, ok = nextRoute(t, rr, &ibgp, waitLimit)
+	if u, ok = nextRoute(t, rr, &ibgp, waitLimit); !ok {
+		t.Fatal("the RR client got no withdrawal")
+	}
 	it = u.IterMPUnreach(&ibgp)
-	if !ok || !u.Attrs.Present.Has(proto.AttrMPUnreach) || !it.Next(&got) || got.Prefix != ce || got.RD != rdRed {
-		t.Fatalf("want the VPNv4 withdrawal of %v, got %v %+v", ce, ok, u)
+	if !u.Attrs.Present.Has(proto.AttrMPUnreach) || !it.Next(&got) || got.Prefix != ce || got.RD != rdRed {
+		t.Fatalf("want the VPNv4 withdrawal of %v, got %+v", ce, u)
 	}
 	sendUpdate(t, rr, &ibgp, func(b *proto.UpdateBuilder) { b.Withdraw(proto.VPNv4, vpn) })
-	for range 4 {
-		u, ok = nextRoute(t, red, &ebgp, waitLimit)
-		if !ok {
-			t.Fatal("the red CE got no withdrawal")
-		}
-		if ps := prefixList(u.IterWithdrawn(&ebgp)); len(ps) == 1 && ps[0] == vpn.Prefix {
-			break
-		}
-	}
-	if ps := prefixList(u.IterWithdrawn(&ebgp)); len(ps) != 1 || ps[0] != vpn.Prefix {
-		t.Fatalf("the red CE was not sent the withdrawal of %v: %v", vpn.Prefix, ps)
-	}
+	untilOnly(t, red, &ebgp, vpn.Prefix, true)
 	for _, p := range []netip.Prefix{ce, vpn.Prefix} {
 		if n := pathCount(t, s, r.VRF("red").Table(proto.IPv4Unicast), p); n != 0 {
 			t.Fatalf("red's IPv4 table holds %d paths of %v after the withdrawals", n, p)
