@@ -81,23 +81,20 @@ func sendUpdate(t *testing.T, r *rawPeer, opts *proto.SessionOptions, fn func(b 
 	r.send(msg)
 }
 
-// A CE peer bound to VRF red (a PE-CE session, RFC 4364 §4.2 and §4.3.1): the route it
-// announces goes into red's table, not the global one, and reaches a VPNv4 RR client with
-// red's RD, export route target and label; a VPNv4 route carrying red's import route target
-// reaches the CE as IPv4 unicast with our address as next hop (eBGP, RFC 4271 §5.1.3);
-// withdrawals go both ways; a CE in VRF blue and a global eBGP peer see neither route.
-func TestVRFPeer(t *testing.T) {
-	rdRed, rdBlue := proto.RD0(65000, 42), proto.RD0(65000, 43)
-	rtRed := [8]byte{0, 2, 0xfd, 0xe8, 0, 0, 0, 42}  // 65000:42
-	rtBlue := [8]byte{0, 2, 0xfd, 0xe8, 0, 0, 0, 43} // 65000:43
-	r, s := newTestRIBWith(t, RIBConfig{LocalAS: 65000, RouterID: addr("10.255.0.1"), Partitions: 4, VRFs: []rib.VRFConfig{
-		{Name: "red", RD: rdRed, ImportRTs: [][8]byte{rtRed}, ExportRTs: [][8]byte{rtRed}, Label: 1042},
-		{Name: "blue", RD: rdBlue, ImportRTs: [][8]byte{rtBlue}, ExportRTs: [][8]byte{rtBlue}, Label: 1043},
-	}})
-	local := addr("127.1.62.1")
-	srv := startServer(t, ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{local}},
+// vrfRed and vrfBlue are the VRFs of the VRF peer tests.
+var (
+	vrfRed = rib.VRFConfig{Name: "red", RD: proto.RD0(65000, 42), Label: 1042,
+		ImportRTs: [][8]byte{{0, 2, 0xfd, 0xe8, 0, 0, 0, 42}}, ExportRTs: [][8]byte{{0, 2, 0xfd, 0xe8, 0, 0, 0, 42}}} // 65000:42
+	vrfBlue = rib.VRFConfig{Name: "blue", RD: proto.RD0(65000, 43), Label: 1043,
+		ImportRTs: [][8]byte{{0, 2, 0xfd, 0xe8, 0, 0, 0, 43}}, ExportRTs: [][8]byte{{0, 2, 0xfd, 0xe8, 0, 0, 0, 43}}} // 65000:43
+)
+
+// vrfPeerServer starts a server (AS 65000) on listen with VRFs red and blue; peer configures
+// a passive peer, connects a raw peer for it with caps and returns it once Established.
+func vrfPeerServer(t *testing.T, listen string) (*RIB, *sched.Scheduler, *Server, func(cfg PeerConfig, caps func(c *proto.Capabilities)) *rawPeer) {
+	r, s := newTestRIBWith(t, RIBConfig{LocalAS: 65000, RouterID: addr("10.255.0.1"), Partitions: 4, VRFs: []rib.VRFConfig{vrfRed, vrfBlue}})
+	srv := startServer(t, ServerConfig{AS: 65000, RouterID: addr("10.255.0.1"), ListenAddrs: []netip.Addr{addr(listen)}},
 		Deps{Logger: zap.NewNop(), Scheduler: s, Routing: r})
-	vpnFams := []proto.Family{proto.IPv4Unicast, proto.VPNv4}
 	peer := func(cfg PeerConfig, caps func(c *proto.Capabilities)) *rawPeer {
 		cfg.Passive = true
 		addPeer(t, srv, cfg)
@@ -106,6 +103,19 @@ func TestVRFPeer(t *testing.T) {
 		waitState(t, srv, cfg.Addr, Established)
 		return p
 	}
+	return r, s, srv, peer
+}
+
+// A CE peer bound to VRF red (a PE-CE session, RFC 4364 §4.2 and §4.3.1): the route it
+// announces goes into red's table, not the global one, and reaches a VPNv4 RR client with
+// red's RD, export route target and label; a VPNv4 route carrying red's import route target
+// reaches the CE as IPv4 unicast with our address as next hop (eBGP, RFC 4271 §5.1.3);
+// withdrawals go both ways; a CE in VRF blue and a global eBGP peer see neither route.
+func TestVRFPeer(t *testing.T) {
+	rdRed, rtRed := vrfRed.RD, vrfRed.ExportRTs[0]
+	r, s, srv, peer := vrfPeerServer(t, "127.1.62.1")
+	local := addr("127.1.62.1")
+	vpnFams := []proto.Family{proto.IPv4Unicast, proto.VPNv4}
 	rr := peer(PeerConfig{Addr: addr("127.1.62.20"), PeerAS: 65000, RRClient: true, Families: vpnFams},
 		func(c *proto.Capabilities) { c.Multiprotocol = vpnFams })
 	red := peer(PeerConfig{Addr: addr("127.1.62.30"), PeerAS: 65030, VRF: "red"}, nil)
@@ -198,4 +208,43 @@ func pathCount(t *testing.T, s *sched.Scheduler, tb *rib.Table, p netip.Prefix) 
 		}
 	})
 	return n
+}
+
+// An IPv6 CE in VRF red: its route reaches a VPNv6 RR client with red's RD and label
+// (RFC 4659), and its withdrawal too; the global IPv6 table stays empty.
+func TestVRFPeerIPv6(t *testing.T) {
+	r, s, _, peer := vrfPeerServer(t, "127.1.64.1")
+	vpnFams := []proto.Family{proto.IPv6Unicast, proto.VPNv6}
+	rr := peer(PeerConfig{Addr: addr("127.1.64.20"), PeerAS: 65000, RRClient: true, Families: vpnFams},
+		func(c *proto.Capabilities) { c.Multiprotocol = vpnFams })
+	v6 := []proto.Family{proto.IPv6Unicast}
+	ce := peer(PeerConfig{Addr: addr("127.1.64.30"), PeerAS: 65030, VRF: "red", Families: v6},
+		func(c *proto.Capabilities) { c.Multiprotocol = v6 })
+
+	ibgp := proto.SessionOptions{AS4: true}
+	ebgp := proto.SessionOptions{AS4: true, EBGP: true}
+	pfx := netip.MustParsePrefix("2001:db8:9::/48")
+	sendUpdate(t, ce, &ebgp, func(b *proto.UpdateBuilder) {
+		b.Announce(proto.IPv6Unicast, attrBytes(t, proto.ASSeq(65030), 0), proto.MPNextHop{Addr: addr("2001:db8::30")}, proto.NLRI{Prefix: pfx})
+	})
+	u, ok := nextRoute(t, rr, &ibgp, waitLimit)
+	if !ok || !u.Attrs.Present.Has(proto.AttrMPReach) || u.Attrs.MPReach.Family != proto.VPNv6 {
+		t.Fatalf("the RR client got no VPNv6 announcement: %v %+v", ok, u)
+	}
+	var got proto.NLRI
+	it := u.IterMPReach(&ibgp)
+	if !it.Next(&got) || got.Prefix != pfx || got.RD != vrfRed.RD || got.Labels.N != 1 || got.Labels.Labels[0] != vrfRed.Label {
+		t.Fatalf("exported NLRI %+v, want %v RD %v label %d", got, pfx, vrfRed.RD, vrfRed.Label)
+	}
+	if n := tableLen(t, s, r.Table(proto.IPv6Unicast)); n != 0 {
+		t.Fatalf("the global IPv6 table holds %d prefixes, want none", n)
+	}
+	sendUpdate(t, ce, &ebgp, func(b *proto.UpdateBuilder) { b.Withdraw(proto.IPv6Unicast, proto.NLRI{Prefix: pfx}) })
+	if u, ok = nextRoute(t, rr, &ibgp, waitLimit); !ok {
+		t.Fatal("the RR client got no withdrawal")
+	}
+	it = u.IterMPUnreach(&ibgp)
+	if !u.Attrs.Present.Has(proto.AttrMPUnreach) || u.Attrs.MPUnreach.Family != proto.VPNv6 || !it.Next(&got) || got.Prefix != pfx || got.RD != vrfRed.RD {
+		t.Fatalf("want the VPNv6 withdrawal of %v, got %+v", pfx, u.Attrs.MPUnreach)
+	}
 }
