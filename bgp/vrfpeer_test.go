@@ -68,6 +68,27 @@ func untilOnly(t *testing.T, r *rawPeer, opts *proto.SessionOptions, p netip.Pre
 	return nil
 }
 
+// expectVPN reads the next route from rr and checks that it announces (or, with withdrawn,
+// withdraws) p in fam under red's RD, announced with red's label (RFC 4364 §4.3.1).
+func expectVPN(t *testing.T, rr *rawPeer, fam proto.Family, p netip.Prefix, withdrawn bool) *proto.Update {
+	t.Helper()
+	opts := proto.SessionOptions{AS4: true}
+	u, ok := nextRoute(t, rr, &opts, waitLimit)
+	if !ok {
+		t.Fatalf("the RR client got no %v route for %v", fam, p)
+	}
+	mp, it := u.Attrs.MPReach.Family, u.IterMPReach(&opts)
+	if withdrawn {
+		mp, it = u.Attrs.MPUnreach.Family, u.IterMPUnreach(&opts)
+	}
+	var got proto.NLRI
+	if mp != fam || !it.Next(&got) || got.Prefix != p || got.RD != vrfRed.RD ||
+		(!withdrawn && (got.Labels.N != 1 || got.Labels.Labels[0] != vrfRed.Label)) {
+		t.Fatalf("the RR client got %v NLRI %+v (withdrawn %v), want %v %v RD %v label %d", mp, got, withdrawn, fam, p, vrfRed.RD, vrfRed.Label)
+	}
+	return u
+}
+
 // sendUpdate builds and sends one UPDATE from r.
 func sendUpdate(t *testing.T, r *rawPeer, opts *proto.SessionOptions, fn func(b *proto.UpdateBuilder)) {
 	t.Helper()
@@ -112,7 +133,7 @@ func vrfPeerServer(t *testing.T, listen string) (*RIB, *sched.Scheduler, *Server
 // reaches the CE as IPv4 unicast with our address as next hop (eBGP, RFC 4271 §5.1.3);
 // withdrawals go both ways; a CE in VRF blue and a global eBGP peer see neither route.
 func TestVRFPeer(t *testing.T) {
-	rdRed, rtRed := vrfRed.RD, vrfRed.ExportRTs[0]
+	rtRed := vrfRed.ExportRTs[0]
 	r, s, srv, peer := vrfPeerServer(t, "127.1.62.1")
 	local := addr("127.1.62.1")
 	vpnFams := []proto.Family{proto.IPv4Unicast, proto.VPNv4}
@@ -132,15 +153,7 @@ func TestVRFPeer(t *testing.T) {
 	sendUpdate(t, red, &ebgp, func(b *proto.UpdateBuilder) {
 		b.Announce(proto.IPv4Unicast, attrBytes(t, proto.ASSeq(65030), 0), proto.MPNextHop{Addr: addr("127.1.62.30")}, proto.NLRI{Prefix: ce})
 	})
-	u, ok := nextRoute(t, rr, &ibgp, waitLimit)
-	if !ok || !u.Attrs.Present.Has(proto.AttrMPReach) || u.Attrs.MPReach.Family != proto.VPNv4 {
-		t.Fatalf("the RR client got no VPNv4 announcement: %v %+v", ok, u)
-	}
-	var got proto.NLRI
-	it := u.IterMPReach(&ibgp)
-	if !it.Next(&got) || got.Prefix != ce || got.RD != rdRed || got.Labels.N != 1 || got.Labels.Labels[0] != 1042 {
-		t.Fatalf("exported NLRI %+v, want %v RD %v label 1042", got, ce, rdRed)
-	}
+	u := expectVPN(t, rr, proto.VPNv4, ce, false)
 	if !strings.Contains(string(u.Attrs.ExtCommunities), string(rtRed[:])) {
 		t.Fatalf("extended communities %x lack red's export route target", u.Attrs.ExtCommunities)
 	}
@@ -182,13 +195,7 @@ func TestVRFPeer(t *testing.T) {
 
 	// Withdrawals both ways.
 	sendUpdate(t, red, &ebgp, func(b *proto.UpdateBuilder) { b.Withdraw(proto.IPv4Unicast, proto.NLRI{Prefix: ce}) })
-	if u, ok = nextRoute(t, rr, &ibgp, waitLimit); !ok {
-		t.Fatal("the RR client got no withdrawal")
-	}
-	it = u.IterMPUnreach(&ibgp)
-	if !u.Attrs.Present.Has(proto.AttrMPUnreach) || !it.Next(&got) || got.Prefix != ce || got.RD != rdRed {
-		t.Fatalf("want the VPNv4 withdrawal of %v, got %+v", ce, u)
-	}
+	expectVPN(t, rr, proto.VPNv4, ce, true)
 	sendUpdate(t, rr, &ibgp, func(b *proto.UpdateBuilder) { b.Withdraw(proto.VPNv4, vpn) })
 	untilOnly(t, red, &ebgp, vpn.Prefix, true)
 	for _, p := range []netip.Prefix{ce, vpn.Prefix} {
@@ -221,30 +228,15 @@ func TestVRFPeerIPv6(t *testing.T) {
 	ce := peer(PeerConfig{Addr: addr("127.1.64.30"), PeerAS: 65030, VRF: "red", Families: v6},
 		func(c *proto.Capabilities) { c.Multiprotocol = v6 })
 
-	ibgp := proto.SessionOptions{AS4: true}
 	ebgp := proto.SessionOptions{AS4: true, EBGP: true}
 	pfx := netip.MustParsePrefix("2001:db8:9::/48")
 	sendUpdate(t, ce, &ebgp, func(b *proto.UpdateBuilder) {
 		b.Announce(proto.IPv6Unicast, attrBytes(t, proto.ASSeq(65030), 0), proto.MPNextHop{Addr: addr("2001:db8::30")}, proto.NLRI{Prefix: pfx})
 	})
-	u, ok := nextRoute(t, rr, &ibgp, waitLimit)
-	if !ok || !u.Attrs.Present.Has(proto.AttrMPReach) || u.Attrs.MPReach.Family != proto.VPNv6 {
-		t.Fatalf("the RR client got no VPNv6 announcement: %v %+v", ok, u)
-	}
-	var got proto.NLRI
-	it := u.IterMPReach(&ibgp)
-	if !it.Next(&got) || got.Prefix != pfx || got.RD != vrfRed.RD || got.Labels.N != 1 || got.Labels.Labels[0] != vrfRed.Label {
-		t.Fatalf("exported NLRI %+v, want %v RD %v label %d", got, pfx, vrfRed.RD, vrfRed.Label)
-	}
+	expectVPN(t, rr, proto.VPNv6, pfx, false)
 	if n := tableLen(t, s, r.Table(proto.IPv6Unicast)); n != 0 {
 		t.Fatalf("the global IPv6 table holds %d prefixes, want none", n)
 	}
 	sendUpdate(t, ce, &ebgp, func(b *proto.UpdateBuilder) { b.Withdraw(proto.IPv6Unicast, proto.NLRI{Prefix: pfx}) })
-	if u, ok = nextRoute(t, rr, &ibgp, waitLimit); !ok {
-		t.Fatal("the RR client got no withdrawal")
-	}
-	it = u.IterMPUnreach(&ibgp)
-	if !u.Attrs.Present.Has(proto.AttrMPUnreach) || u.Attrs.MPUnreach.Family != proto.VPNv6 || !it.Next(&got) || got.Prefix != pfx || got.RD != vrfRed.RD {
-		t.Fatalf("want the VPNv6 withdrawal of %v, got %+v", pfx, u.Attrs.MPUnreach)
-	}
+	expectVPN(t, rr, proto.VPNv6, pfx, true)
 }
