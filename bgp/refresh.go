@@ -59,10 +59,11 @@ type refreshMarker interface {
 // marked stale, the ones it re-sends replace them, and at EoRR what it did not re-send goes
 // (RFC 7313 §4).
 func (in *ribIn) RefreshMarker(rr proto.RouteRefresh) {
-	t := in.r.Table(rr.Family)
-	if t == nil {
+	fi := famIndex(rr.Family)
+	if fi < 0 || in.tables[fi] == nil {
 		return
 	}
+	t := in.tables[fi] // the session's tables: a VRF's for a VRF peer
 	var err error
 	switch rr.Subtype {
 	case proto.RefreshBoRR:

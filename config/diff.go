@@ -67,6 +67,20 @@ func Diff(old, new *Config) *Delta {
 			return []field{{key: "config.peer-group", val: strconv.Quote(n.PeerGroup)}}
 		})
 	d.Vrfs = diffSet(old.Vrfs, new.Vrfs, func(v Vrf) string { return v.Name }, vrfFields)
+	// VRF tables are built when fanoutd starts: any change to vrfs needs a restart.
+	if !d.Vrfs.empty() {
+		var what []string
+		for _, n := range d.Vrfs.Added {
+			what = append(what, "+"+n)
+		}
+		for _, n := range d.Vrfs.Removed {
+			what = append(what, "-"+n)
+		}
+		for _, c := range d.Vrfs.Changed {
+			what = append(what, "~"+c.Key)
+		}
+		d.Restart = append(d.Restart, FieldChange{Key: "vrfs", Old: "as running", New: strings.Join(what, " ")})
+	}
 	return d
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -107,7 +108,7 @@ func TestVRFInstanceFedFromVRFTable(t *testing.T) {
 }
 
 // TestReloadAppliesInstances: a reload of a file whose only change is an instance's kernel
-// table reaches the instance (a new TargetVersion), and so does one that also adds a vrf.
+// table reaches the instance (a new TargetVersion); one that adds a vrf is refused.
 func TestReloadAppliesInstances(t *testing.T) {
 	const base = testHeader + `
 [[vrfs]]
@@ -152,8 +153,12 @@ func TestReloadAppliesInstances(t *testing.T) {
     rd = "65000:2"
     both-rt-list = ["65000:2"]
 `)
-	if err := r.reload(); err != nil {
-		t.Fatal(err)
+	// VRF tables are built at start-up: a reload that adds a vrf is refused, saying so, and
+	// the running configuration stays.
+	if err := r.reload(); err == nil || !strings.Contains(err.Error(), "vrfs") {
+		t.Fatalf("reload adding a vrf: %v, want it refused as needing a restart", err)
 	}
-	waitFor(t, "blue added", func() bool { s := instanceStatus(d, "blue"); return s.TargetVersion >= 1 && !s.Pending })
+	if len(d.rib.VRFs().List()) != 1 {
+		t.Fatalf("%d VRF tables after a refused reload, want 1", len(d.rib.VRFs().List()))
+	}
 }
