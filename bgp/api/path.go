@@ -66,8 +66,15 @@ func (s *Service) ListPath(req *apipb.ListPathRequest, stream apipb.GobgpApi_Lis
 		if err != nil {
 			return err
 		}
-		if s.srv.Lookup(a) == nil {
+		p := s.srv.Lookup(a)
+		if p == nil {
 			return status.Errorf(codes.NotFound, "ListPath adj-in: no neighbor %v is configured", a)
+		}
+		if v := p.Config().VRF; v != "" {
+			// A neighbor bound to a VRF: its routes are in the VRF's tables.
+			if t, err = s.vrfTable(v, fam); err != nil {
+				return err
+			}
 		}
 		adjIn = true
 		snap = pathsOf(func(p *rib.Path) bool { return !p.Src.Local && p.Src.Addr == a })

@@ -95,7 +95,7 @@ func (s *Service) apiPeer(cfg bgp.PeerConfig, st bgp.PeerStatus, adv map[proto.F
 	}
 	p := &apipb.Peer{
 		Conf: &apipb.PeerConf{NeighborAddress: cfg.Addr.String(), PeerAsn: cfg.PeerAS, LocalAsn: cfg.LocalAS,
-			AdminDown: st.AdminDown, Type: peerType(cfg)},
+			AdminDown: st.AdminDown, Type: peerType(cfg), Vrf: cfg.VRF},
 		State: &apipb.PeerState{NeighborAddress: cfg.Addr.String(), PeerAsn: cfg.PeerAS, LocalAsn: cfg.LocalAS,
 			SessionState: sessionState(st.State), AdminState: apipb.PeerState_UP, Flops: uint32(st.Flaps),
 			Queues: &apipb.Queues{}, Type: peerType(cfg),
