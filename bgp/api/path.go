@@ -87,7 +87,22 @@ func (s *Service) ListPath(req *apipb.ListPathRequest, stream apipb.GobgpApi_Lis
 			return nil // not established: nothing is advertised
 		}
 	case apipb.TableType_LOCAL:
-		return status.Error(codes.Unimplemented, "ListPath of a route-server client's local RIB is not implemented")
+		// A route-server client's local RIB (gobgp neighbor X local): without per-client
+		// policies it is what the client is sent, each route its best.
+		out, err := s.adjOut(ctx, req.GetName(), fam)
+		if err != nil {
+			return err
+		}
+		if out == nil {
+			return nil
+		}
+		snap = func(c *sched.Ctx, e *rib.DBEntry) (destSnap, bool) {
+			d, ok := out(c, e)
+			if ok && len(d.paths) > 0 {
+				d.paths[0].best = true
+			}
+			return d, ok
+		}
 	case apipb.TableType_VRF:
 		if t, err = s.vrfTable(req.GetName(), fam); err != nil {
 			return err

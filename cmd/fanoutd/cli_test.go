@@ -280,6 +280,11 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		t.Errorf("adj-out of 127.1.32.10 shows its own route:\n%s", out)
 	}
 	want("neighbor 127.1.32.1 (advertised)", gobgp("neighbor", "127.1.32.1"), `^\s+Advertised:\s+1$`)
+	// A route-server client's local RIB: without per-client policies, what it is sent, as best.
+	if out := gobgp("neighbor", "127.1.32.1", "local"); !strings.Contains(out, "10.1.0.0/24") || !strings.Contains(out, "*>") ||
+		strings.Contains(out, "10.99.0.0") {
+		t.Errorf("gobgp neighbor 127.1.32.1 local: want 10.1.0.0/24 as best and not its own 10.99.0.0/24:\n%s", out)
+	}
 	run(false, "neighbor", "127.1.32.99", "adj-out")
 
 	// The same routes seen from both ends: fanout's Adj-RIB-Out toward gobgpd is gobgpd's
