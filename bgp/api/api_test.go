@@ -546,15 +546,13 @@ func TestPeerAdministration(t *testing.T) {
 
 func TestUnimplementedNamesTheRPC(t *testing.T) {
 	f := newFixture(t, 82, Deps{})
-	_, err := f.c.StartBgp(f.ctx, &apipb.StartBgpRequest{Global: &apipb.Global{Asn: 1}})
-	wantCode(t, err, codes.Unimplemented, "StartBgp", "fanout")
-	_, err = f.c.AddVrf(f.ctx, &apipb.AddVrfRequest{})
-	wantCode(t, err, codes.Unimplemented, "AddVrf")
-	st, err := f.c.ListPolicy(f.ctx, &apipb.ListPolicyRequest{})
+	_, err := f.c.AddBmp(f.ctx, &apipb.AddBmpRequest{})
+	wantCode(t, err, codes.Unimplemented, "AddBmp", "fanout")
+	st, err := f.c.ListRpki(f.ctx, &apipb.ListRpkiRequest{})
 	if err == nil {
 		_, err = st.Recv()
 	}
-	wantCode(t, err, codes.Unimplemented, "ListPolicy")
+	wantCode(t, err, codes.Unimplemented, "ListRpki")
 	// ListVrf answers truthfully: there are none.
 	vs, err := f.c.ListVrf(f.ctx, &apipb.ListVrfRequest{})
 	if err == nil {

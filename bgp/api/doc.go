@@ -15,9 +15,12 @@
 // error), GetTable; WatchEvent (peer state events, and best-path table events) with bounded
 // queues that cut off a slow watcher; SetLogLevel; ListVrf (the configured VRFs) and ListPath
 // of a VRF's table, AddPath and DeletePath in a VRF through the RIB's per-VRF local origin
-// (vrf.go). Every other RPC answers codes.Unimplemented with a sentence naming it, and so do
-// the parts of implemented RPCs that need what this build lacks (VPN tables, DeletePath of
-// every path of a VRF).
+// (vrf.go); ListPath of the VPN tables (whole) and of a route-server client's local RIB;
+// StartBgp, StopBgp, AddVrf, DeleteVrf, ListPolicy, ListDefinedSet and ListPolicyAssignment
+// as they apply to a daemon started from its configuration and without routing policies
+// (admin.go). Every other RPC answers codes.Unimplemented with a sentence naming it, and so
+// do the parts of implemented RPCs that need what this build lacks (prefix filters on VPN
+// tables, DeletePath of every path of a VRF).
 //
 // Adj-RIB-Out is read, not recomputed: a listing finds the neighbor's RibOut slot per family
 // (bgp.RIB.AdjOut) and its walk reads what the RibOut keeps for that slot on each entry.

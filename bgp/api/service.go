@@ -69,6 +69,7 @@ type Service struct {
 	mu      sync.Mutex
 	gs      *grpc.Server
 	members map[netip.Addr]member // neighbors added as members of a peer group (group.go)
+	stopped []netip.Addr          // peers StopBgp shut down; nil while BGP runs (admin.go)
 }
 
 // New returns a service for srv and rib; nothing listens until Serve.
