@@ -24,17 +24,7 @@ func TestCLIVRF(t *testing.T) {
     import-rt-list = ["65000:1"]
     export-rt-list = ["65000:2"]
 `)
-	host, port, _ := net.SplitHostPort(d.apiAddr.String())
-	gobgp := func(args ...string) string {
-		t.Helper()
-		cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
-		defer ccancel()
-		out, err := exec.CommandContext(cctx, cli, append([]string{"-u", host, "-p", port}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("gobgp %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	gobgp := cliOf(t, ctx, cli, d)
 	hasLine := func(what, out string, fields ...string) bool {
 		for _, l := range strings.Split(out, "\n") {
 			ok := true
@@ -60,4 +50,20 @@ func TestCLIVRF(t *testing.T) {
 		return !strings.Contains(gobgp("vrf", "red", "rib"), "10.3.0.0/24") &&
 			!strings.Contains(gobgp("global", "rib", "-a", "vpnv4"), "10.3.0.0/24")
 	})
+}
+
+// cliOf returns a function that runs the gobgp CLI against d's API (bounded by a timeout)
+// and returns its output, failing the test when the command fails.
+func cliOf(t *testing.T, ctx context.Context, cli string, d *daemon) func(args ...string) string {
+	host, port, _ := net.SplitHostPort(d.apiAddr.String())
+	return func(args ...string) string {
+		t.Helper()
+		cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+		defer ccancel()
+		out, err := exec.CommandContext(cctx, cli, append([]string{"-u", host, "-p", port}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("gobgp %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -44,27 +42,14 @@ func TestCLIVRFNeighbor(t *testing.T) {
   [neighbors.transport.config]
     passive-mode = true
 `)
-	host, port, _ := net.SplitHostPort(d.apiAddr.String())
-	run := func(args ...string) string {
-		t.Helper()
-		cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
-		defer ccancel()
-		out, err := exec.CommandContext(cctx, cli, append([]string{"-u", host, "-p", port}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("gobgp %s: %v:\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	run := cliOf(t, ctx, cli, d)
 	// Its configuration says its VRF.
 	if out := run("neighbor", "127.1.63.30", "-j"); !strings.Contains(out, `"vrf":"red"`) {
 		t.Errorf("gobgp neighbor -j does not show vrf red:\n%s", out)
 	}
 	for _, args := range [][]string{{"neighbor"}, {"neighbor", "127.1.63.30"}} {
-		cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
-		out, err := exec.CommandContext(cctx, cli, append([]string{"-u", host, "-p", port}, args...)...).CombinedOutput()
-		ccancel()
-		if err != nil || !strings.Contains(string(out), "127.1.63.30") {
-			t.Fatalf("gobgp %s: %v:\n%s", strings.Join(args, " "), err, out)
+		if out := run(args...); !strings.Contains(out, "127.1.63.30") {
+			t.Fatalf("gobgp %s does not show the neighbor:\n%s", strings.Join(args, " "), out)
 		}
 	}
 }
