@@ -45,28 +45,7 @@ func TestExportVPNv4(t *testing.T) {
 	}
 	spk.send(msg)
 
-	// next reads UPDATEs until one that is not an End-of-RIB.
-	next := func() *proto.Update {
-		for end := time.Now().Add(waitLimit); time.Now().Before(end); {
-			typ, body, err := rcv.read(time.Until(end))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if typ != proto.MsgUpdate {
-				continue
-			}
-			u := &proto.Update{}
-			if err := proto.DecodeUpdate(body, &opts, u); err != nil {
-				t.Fatal(err)
-			}
-			if _, eor := proto.EndOfRIB(u); !eor {
-				return u
-			}
-		}
-		t.Fatal("no UPDATE")
-		return nil
-	}
-	u := next()
+	u := nextUpdate(t, rcv, &opts)
 	if !u.Attrs.Present.Has(proto.AttrMPReach) || u.Attrs.MPReach.Family != proto.VPNv4 {
 		t.Fatalf("want a VPNv4 announcement, got %+v", u.Attrs.MPReach)
 	}
@@ -86,9 +65,33 @@ func TestExportVPNv4(t *testing.T) {
 		t.Fatal(err)
 	}
 	spk.send(msg)
-	u = next()
+	u = nextUpdate(t, rcv, &opts)
 	it = u.IterMPUnreach(&opts)
 	if !u.Attrs.Present.Has(proto.AttrMPUnreach) || !it.Next(&got) || got.Prefix != n.Prefix || got.RD != rd {
 		t.Fatalf("want the VPNv4 withdrawal, got %+v", u.Attrs.MPUnreach)
 	}
+}
+
+// nextUpdate reads r's messages until an UPDATE that is not an End-of-RIB, decoded with
+// opts, failing the test after waitLimit.
+func nextUpdate(t *testing.T, r *rawPeer, opts *proto.SessionOptions) *proto.Update {
+	t.Helper()
+	for end := time.Now().Add(waitLimit); time.Now().Before(end); {
+		typ, body, err := r.read(time.Until(end))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ != proto.MsgUpdate {
+			continue
+		}
+		u := &proto.Update{}
+		if err := proto.DecodeUpdate(body, opts, u); err != nil {
+			t.Fatal(err)
+		}
+		if _, eor := proto.EndOfRIB(u); !eor {
+			return u
+		}
+	}
+	t.Fatal("no UPDATE")
+	return nil
 }

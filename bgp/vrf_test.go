@@ -43,21 +43,7 @@ func TestVRFExportToClient(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// next returns the next UPDATE that is not an End-of-RIB (hold time 0: no KEEPALIVEs).
-	next := func() *proto.Update {
-		for range 8 {
-			u := &proto.Update{}
-			if err := proto.DecodeUpdate(rcv.expect(proto.MsgUpdate), &opts, u); err != nil {
-				t.Fatal(err)
-			}
-			if _, eor := proto.EndOfRIB(u); !eor {
-				return u
-			}
-		}
-		t.Fatal("only End-of-RIBs")
-		return nil
-	}
-	u := next()
+	u := nextUpdate(t, rcv, &opts)
 	if !u.Attrs.Present.Has(proto.AttrMPReach) || u.Attrs.MPReach.Family != proto.VPNv4 {
 		t.Fatalf("want a VPNv4 announcement, got %+v", u.Attrs.MPReach)
 	}
@@ -76,7 +62,7 @@ func TestVRFExportToClient(t *testing.T) {
 	if err := lo.Update(ctx, updateMsgs(t, &opts, func(b *proto.UpdateBuilder) { b.Withdraw(proto.IPv4Unicast, proto.NLRI{Prefix: pfx}) })[0]); err != nil {
 		t.Fatal(err)
 	}
-	u = next()
+	u = nextUpdate(t, rcv, &opts)
 	it = u.IterMPUnreach(&opts)
 	if !u.Attrs.Present.Has(proto.AttrMPUnreach) || !it.Next(&got) || got.Prefix != pfx || got.RD != rd {
 		t.Fatalf("want the VPNv4 withdrawal, got %+v", u.Attrs.MPUnreach)
