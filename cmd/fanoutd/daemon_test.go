@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -168,15 +167,7 @@ func TestDaemonLearnsRoutesFromGoBGPD(t *testing.T) {
 
 	gobgp := func(args ...string) {
 		t.Helper()
-		host, apiPort, _ := net.SplitHostPort(g.Control())
-		args = append([]string{"-u", host, "-p", apiPort}, args...)
-		cmd := exec.CommandContext(ctx, targets.DefaultGoBGP, args...)
-		if _, err := os.Stat(targets.DefaultGoBGP); err != nil {
-			cmd = exec.CommandContext(ctx, "go", append([]string{"tool", "gobgp"}, args...)...)
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("gobgp %v: %v: %s", args, err, out)
-		}
+		gobgpAt(t, ctx, g, args...)
 	}
 	gobgp("global", "rib", "add", "10.99.0.0/24", "nexthop", "198.18.0.1", "origin", "igp", "med", "20", "community", "65000:7")
 	key := rib.MakeKey(netip.MustParsePrefix("10.99.0.0/24"), proto.RD{})
