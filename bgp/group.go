@@ -55,8 +55,7 @@ type ribOut struct {
 	// (refresh.go); refreshEnh those of them that get BoRR/EoRR around it.
 	refreshing, refreshEnh rib.PeerSet
 	wait                   syncWait // what its paced sync walk is for (pacing.go)
-	gens                   [rib.MaxMembers]uint32
-	cleanup                bool // a cleanup walk is requested (no members left)
+	cleanup                bool     // a cleanup walk is requested (no members left)
 }
 
 // exportSession is one session's place in the RibOuts. Owned by the membership task.
@@ -279,13 +278,12 @@ func (m *exportManager) join(c *sched.Ctx, info *SessionInfo, src *rib.Source) b
 		if r == nil {
 			continue
 		}
-		slot, gen := r.ro.Join(c, src.ID, info.RouterID)
+		slot, _ := r.ro.Join(c, src.ID, info.RouterID)
 		if slot < 0 {
 			continue
 		}
 		r.members[slot] = info
 		r.joined.Add(slot)
-		r.gens[slot] = gen
 		r.cleanup = false
 		es.slots = append(es.slots, exportSlot{r: r, slot: slot})
 		es.refresh[fam] = &refreshState{running: true} // the initial sync
