@@ -306,7 +306,7 @@ func (g *annGroup) appendRun(ns []NLRI) int {
 	case IPv6Unicast:
 		dst = slices.Grow(dst, len(ns)*(4+17)) // the appends below never grow
 		for i := range ns {
-			p := ns[i].Prefix
+			p := &ns[i].Prefix
 			a := p.Addr()
 			if !a.Is6() || !p.IsValid() {
 				k = i
@@ -316,7 +316,11 @@ func (g *annGroup) appendRun(ns []NLRI) int {
 				id := ns[i].PathID
 				dst = append(dst, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
 			}
-			dst = appendV6(dst, p.Bits(), a)
+			if addrWordsOK {
+				dst = appendV6Words(dst, p.Bits(), (*addrWords)(unsafe.Pointer(&a)))
+			} else {
+				dst = appendV6Portable(dst, p.Bits(), a)
+			}
 		}
 	default:
 		for i := range ns {
@@ -392,18 +396,41 @@ func appendV4(dst []byte, bits int, a [4]byte) []byte {
 }
 
 // appendV6 appends the length byte and the prefix bytes of an IPv6 prefix of bits bits
-// whose address is a, masking host bits. AppendBinary writes the address straight into
-// dst; what follows the prefix's bytes, a zone included, is cut off. (As16 would go
-// through a temporary array that the compiler writes with two 8-byte stores and copies
-// with one 16-byte load: a store-forwarding stall per prefix that costs more than the
-// instructions it saves.)
+// (0 to 128) whose address is a, masking host bits. The address's two words are read in
+// place (see addrWordsOK), masked and stored whole with two 8-byte stores, and the slice
+// cut back to the prefix's bytes; where netip.Addr's layout is not the one expected, the
+// words come from AppendBinary instead.
 func appendV6(dst []byte, bits int, a netip.Addr) []byte {
+	if !addrWordsOK || uint(bits) > 128 {
+		return appendV6Portable(dst, bits, a)
+	}
+	return appendV6Words(dst, bits, (*addrWords)(unsafe.Pointer(&a)))
+}
+
+// appendV6Words is appendV6 for an address whose layout has been checked and a length
+// of at most 128 bits.
+func appendV6Words(dst []byte, bits int, w *addrWords) []byte {
+	m := mask6(uint(bits))
+	l := len(dst)
+	if cap(dst)-l < 17 {
+		dst = slices.Grow(dst, 17)
+	}
+	dst = dst[:l+17]
+	dst[l] = byte(bits)
+	binary.BigEndian.PutUint64(dst[l+1:], w.hi&m.hi)
+	binary.BigEndian.PutUint64(dst[l+9:], w.lo&m.lo)
+	return dst[:l+1+(bits+7)/8]
+}
+
+// appendV6Portable is appendV6 through netip's own encoding. AppendBinary writes the
+// address straight into dst; what follows the prefix's bytes, a zone included, is cut off.
+func appendV6Portable(dst []byte, bits int, a netip.Addr) []byte {
 	dst = append(dst, byte(bits))
 	l := len(dst)
 	dst, _ = a.AppendBinary(dst)
 	nb := (bits + 7) / 8
-	if len(dst) < l+16 { // not an IPv6 address: callers check, but never slice past it
-		return append(dst[:l], make([]byte, nb)...)
+	if len(dst) < l+16 || nb > 16 || nb < 0 { // not an IPv6 address: callers check, but never slice past it
+		return append(dst[:l], make([]byte, max(nb, 0))...)
 	}
 	dst = dst[:l+nb]
 	if rem := bits % 8; rem != 0 {
@@ -411,6 +438,32 @@ func appendV6(dst []byte, bits int, a netip.Addr) []byte {
 	}
 	return dst
 }
+
+// addrWords is how netip.Addr holds an address: its 128 bits as two host-order words,
+// high first, then the zone handle. Reading them in place saves the per-prefix cost of
+// AppendBinary (zone lookups, byte-wise stores) on the encoder's hottest loop.
+type addrWords struct {
+	hi, lo uint64
+	_      unsafe.Pointer
+}
+
+// addrWordsOK reports whether netip.Addr has addrWords' layout in this build: the sizes
+// agree and known addresses read back as the words they are. Checked once at start-up;
+// a future Go that changes the layout falls back to appendV6Portable.
+var addrWordsOK = func() bool {
+	if unsafe.Sizeof(netip.Addr{}) != unsafe.Sizeof(addrWords{}) {
+		return false
+	}
+	for _, s := range []string{"2001:db8:1:2:3:4:5:6", "fe80::1%eth0", "::ffff:192.0.2.1", "::"} {
+		a := netip.MustParseAddr(s)
+		b := a.As16()
+		w := (*addrWords)(unsafe.Pointer(&a))
+		if w.hi != binary.BigEndian.Uint64(b[:8]) || w.lo != binary.BigEndian.Uint64(b[8:]) {
+			return false
+		}
+	}
+	return true
+}()
 
 // maxNLRILen is the longest NLRI of each family without a path identifier: a length
 // byte, up to three labels and a route distinguisher for VPN, and the address.

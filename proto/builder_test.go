@@ -582,3 +582,39 @@ func TestBuilderNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendV6 checks the in-place encoding of IPv6 prefixes against netip's own bytes
+// for every length, with and without zones and host bits, and that this build takes the
+// in-place path at all (a Go release that changes netip.Addr's layout turns it off: the
+// encoder stays correct but slower, and this test says so).
+func TestAppendV6(t *testing.T) {
+	if !addrWordsOK {
+		t.Fatal("netip.Addr's layout is not {hi, lo uint64; zone}: appendV6 uses the portable path")
+	}
+	addrs := []string{"2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "fe80::1:2:3:4%eth0", "::", "::ffff:192.0.2.1",
+		"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2a00:1450:4001:80b::200e"}
+	for _, s := range addrs {
+		a := netip.MustParseAddr(s)
+		b16 := a.As16()
+		for bits := 0; bits <= 128; bits++ {
+			want := []byte{byte(bits)}
+			for i := 0; i < (bits+7)/8; i++ {
+				m := byte(0xff)
+				if rem := bits - 8*i; rem < 8 {
+					m = 0xff << (8 - rem)
+				}
+				want = append(want, b16[i]&m)
+			}
+			prefix := []byte{0xaa, 0xbb}
+			for _, f := range []struct {
+				name string
+				fn   func([]byte, int, netip.Addr) []byte
+			}{{"appendV6", appendV6}, {"appendV6Portable", appendV6Portable}} {
+				got := f.fn(append([]byte(nil), prefix...), bits, a)
+				if !bytes.Equal(got[:2], prefix) || !bytes.Equal(got[2:], want) {
+					t.Fatalf("%s(%s/%d) = %x, want %x%x", f.name, s, bits, got, prefix, want)
+				}
+			}
+		}
+	}
+}
