@@ -3,7 +3,7 @@ package rib
 import (
 	"fmt"
 	"net/netip"
-	"weak"
+	"sync/atomic"
 
 	"github.com/fanoutd/fanout/db"
 	"github.com/fanoutd/fanout/sched"
@@ -52,14 +52,41 @@ type RibOut struct {
 }
 
 // advState is a RibOut's state on one entry: what it last queued for the prefix and which
-// members hold (or are about to be sent) it. Owned by the entry's partition tasks.
+// members hold (or are about to be sent) it. Owned by the entry's partition tasks, except
+// pending, which the queue also clears. There is one per prefix the RibOut advertises, so
+// it is kept to 40 bytes (the 48-byte class): the advertised set's first word inline, the
+// other words only when a member in a slot from 64 up holds the prefix.
 type advState struct {
 	attrs *Attrs // one reference; nil when nothing is advertised
-	label Label
-	adv   PeerSet // members that hold attrs or will once the queue drains
-	// pending is the last update queued for the prefix, while it may still be queued. Weak:
-	// once the queue has freed it nothing keeps its memory alive.
-	pending weak.Pointer[Update]
+	// pending is the last update queued for the prefix while it is queued: the queue sets
+	// it to nil when it frees that update (UpdateQueue.freeHeadLocked), so nothing keeps a
+	// sent update's memory alive, and a replaced one is found without a lookup.
+	pending atomic.Pointer[Update]
+	adv0    uint64                      // members in slots 0-63 that hold attrs or will once the queue drains
+	advHi   *[len(PeerSet{}) - 1]uint64 // the same for slots 64 and up; nil when none
+	label   Label
+}
+
+// adv returns the members that hold attrs or will once the queue drains.
+func (st *advState) adv() PeerSet {
+	s := PeerSet{st.adv0}
+	if st.advHi != nil {
+		copy(s[1:], st.advHi[:])
+	}
+	return s
+}
+
+// setAdv sets the members that hold attrs.
+func (st *advState) setAdv(s PeerSet) {
+	st.adv0 = s[0]
+	if [len(PeerSet{}) - 1]uint64(s[1:]) == [len(PeerSet{}) - 1]uint64{} {
+		st.advHi = nil
+		return
+	}
+	if st.advHi == nil {
+		st.advHi = new([len(PeerSet{}) - 1]uint64)
+	}
+	copy(st.advHi[:], s[1:])
 }
 
 // NewRibOut builds the RibOut of pol on table t. Exported sets are interned in attrs
@@ -313,7 +340,7 @@ func (r *RibOut) exportPath(pi int, b *Path, members PeerSet) (out *Attrs, label
 
 // empty reports whether the state holds nothing: no advertised set and no update that
 // may still be queued.
-func (st *advState) empty() bool { return st.attrs == nil && st.pending.Value() == nil }
+func (st *advState) empty() bool { return st.attrs == nil && st.pending.Load() == nil }
 
 // apply moves one advertised unit (a prefix, or one path of a prefix under ADD-PATH, with
 // path identifier pathID) of partition pi from state st to announcing out (one reference, given to st or
@@ -323,10 +350,11 @@ func (r *RibOut) apply(pi int, st *advState, key Key, pathID uint32, out *Attrs,
 	if out == nil {
 		targets = PeerSet{}
 	}
-	adv := st.adv.And(members)
+	old := st.adv()
+	adv := old.And(members)
 	force = force.And(targets)
 	var ann, wd PeerSet
-	u := st.pending.Value()
+	u := st.pending.Load()
 	unlinked, sent := r.Queue.Unlink(u)
 	if unlinked {
 		// The unsent update is replaced: the new one carries what it would still have
@@ -351,7 +379,7 @@ func (r *RibOut) apply(pi int, st *advState, key Key, pathID uint32, out *Attrs,
 	if out == nil {
 		ann = PeerSet{}
 	}
-	st.pending = weak.Pointer[Update]{} // sent to every member already, or replaced below
+	st.pending.Store(nil) // sent to every member already, or replaced below
 	if st.attrs != out {
 		if st.attrs != nil {
 			r.attrs.Release(st.attrs)
@@ -361,20 +389,20 @@ func (r *RibOut) apply(pi int, st *advState, key Key, pathID uint32, out *Attrs,
 		r.attrs.Release(out) // the state already holds one
 	}
 	st.label = label
-	old := st.adv
-	st.adv = PeerSet{}
+	var now PeerSet
 	if out != nil {
-		st.adv = targets
+		now = targets
 	}
-	if old != st.adv {
-		r.countAdv(pi, old, st.adv)
+	if old != now {
+		st.setAdv(now)
+		r.countAdv(pi, old, now)
 	}
 	if !ann.Empty() || !wd.Empty() {
-		u := &Update{Key: key, PathID: pathID, Attrs: out, Label: label, Announce: ann, Withdraw: wd}
+		u := &Update{Key: key, PathID: pathID, Attrs: out, Label: label, Announce: ann, Withdraw: wd, owner: st}
 		if out != nil {
 			r.attrs.Ref(out)
 		}
-		st.pending = weak.Make(u)
+		st.pending.Store(u) // before Push: from then on the queue may free it and clear this
 		r.Queue.Push(u)
 	}
 }

@@ -17,8 +17,8 @@ type pathsState struct {
 // received identifier rx.
 type pathSlot struct {
 	src, rx, id uint32
-	seen        bool // scratch of one export run
-	st          advState
+	seen        bool      // scratch of one export run
+	st          *advState // its own allocation: the queue points at it while an update is pending
 }
 
 func (ps *pathsState) find(src, rx uint32) int {
@@ -42,7 +42,7 @@ func (ps *pathsState) add(src, rx uint32) int {
 			}
 		}
 	}
-	ps.slots = append(ps.slots, pathSlot{src: src, rx: rx, id: id})
+	ps.slots = append(ps.slots, pathSlot{src: src, rx: rx, id: id, st: &advState{}})
 	return len(ps.slots) - 1
 }
 
@@ -105,13 +105,13 @@ func (r *RibOut) exportPaths(pi int, e *DBEntry, force PeerSet) {
 		s := &st.slots[i]
 		s.seen = true
 		out, label, targets := r.exportPath(pi, p, members)
-		r.apply(pi, &s.st, key, s.id, out, label, targets, force, members)
+		r.apply(pi, s.st, key, s.id, out, label, targets, force, members)
 	}
 	kept := st.slots[:0]
 	for i := range st.slots {
 		s := &st.slots[i]
 		if !s.seen {
-			r.apply(pi, &s.st, key, s.id, nil, Label{}, PeerSet{}, force, members)
+			r.apply(pi, s.st, key, s.id, nil, Label{}, PeerSet{}, force, members)
 		}
 		if !s.st.empty() {
 			kept = append(kept, *s)

@@ -24,6 +24,10 @@ type Update struct {
 	// (RFC 7313: proto.RefreshBoRR before a re-advertisement, proto.RefreshEoRR after it).
 	Refresh uint8
 
+	// owner is the state whose pending field points here (nil for markers and End-of-RIB):
+	// set before Push; the queue clears owner.pending when it frees the update.
+	owner *advState
+
 	// Guarded by the queue's mu.
 	prev, next *Update
 	marker     bool
@@ -193,7 +197,16 @@ func (q *UpdateQueue) freeHeadLocked() {
 			if n.Attrs != nil && q.release != nil {
 				q.release(n.Attrs)
 			}
+			n.forget()
 		}
+	}
+}
+
+// forget clears the owner's pointer to n, unless the owner has moved on to another update.
+func (n *Update) forget() {
+	if o := n.owner; o != nil {
+		o.pending.CompareAndSwap(n, nil)
+		n.owner = nil
 	}
 }
 
@@ -395,6 +408,7 @@ func (q *UpdateQueue) Clear() {
 			if n.Attrs != nil && q.release != nil {
 				q.release(n.Attrs)
 			}
+			n.forget()
 		}
 	}
 	q.pending = 0

@@ -3,6 +3,8 @@ package rib
 import (
 	"net/netip"
 	"testing"
+
+	"github.com/fanoutd/fanout/proto"
 )
 
 // queueFixture is a queue whose releases are counted.
@@ -242,5 +244,73 @@ func TestQueueReplaceInFlightAndLeave(t *testing.T) {
 	q.Push(upd(5, a, set(0)))
 	if q.Pending() != 0 || f.released[a] != 2 {
 		t.Fatal("with no member, nothing is kept")
+	}
+}
+
+// TestAdvStateSet checks the advertised set's split storage: every slot reads back, and
+// the words past the first are allocated only for slots from 64 up.
+func TestAdvStateSet(t *testing.T) {
+	var st advState
+	for _, slots := range [][]int{{}, {0}, {63}, {64}, {0, MaxMembers - 1}, {5, 100, 300}, {1, 2}} {
+		var s PeerSet
+		for _, i := range slots {
+			s.Add(i)
+		}
+		st.setAdv(s)
+		if st.adv() != s {
+			t.Errorf("slots %v: read back %v", slots, st.adv())
+		}
+		if hi := s.AndNot(PeerSet{s[0]}); (st.advHi != nil) != !hi.Empty() {
+			t.Errorf("slots %v: high words allocated %v", slots, st.advHi != nil)
+		}
+	}
+}
+
+// TestQueueForgetsFreedUpdates checks that the queue clears a state's pending pointer when
+// it frees the update (sent to every member, or nobody to send it to), so a prefix's
+// state never keeps a sent update's memory, and leaves it alone once the state has moved
+// on to a newer update.
+func TestQueueForgetsFreedUpdates(t *testing.T) {
+	q := NewUpdateQueue(nil)
+	var st advState
+	push := func() *Update {
+		u := &Update{Key: MakeKey(netip.MustParsePrefix("192.0.2.0/24"), proto.RD{}), Announce: PeerSet{1}, owner: &st}
+		st.pending.Store(u)
+		q.Push(u)
+		return u
+	}
+	push() // no member: freed at once
+	if st.pending.Load() != nil {
+		t.Fatal("an update nobody needs is still the state's pending one")
+	}
+	q.Join(0)
+	u := push()
+	if st.pending.Load() != u {
+		t.Fatal("a queued update is not the state's pending one")
+	}
+	var b Batch
+	if !q.Next(&b, 10) || len(b.Items) != 1 {
+		t.Fatalf("batch %+v", b.Items)
+	}
+	q.Advance(&b, b.Peers)
+	if st.pending.Load() != nil {
+		t.Fatal("the state still points at an update sent to every member")
+	}
+	// Replaced while queued: the old one's removal must not clear the new pointer.
+	old := push()
+	if ok, _ := q.Unlink(old); !ok {
+		t.Fatal("Unlink of a queued update failed")
+	}
+	nu := push()
+	if !q.Next(&b, 10) || len(b.Items) != 1 {
+		t.Fatalf("batch %+v", b.Items)
+	}
+	old.forget()
+	if st.pending.Load() != nu {
+		t.Fatal("forgetting a replaced update cleared its successor")
+	}
+	q.Advance(&b, b.Peers)
+	if st.pending.Load() != nil {
+		t.Fatal("the successor is sent but still pending")
 	}
 }

@@ -38,13 +38,13 @@ func (r *RibOut) AdvertisedTo(c *sched.Ctx, e *DBEntry, slot int, dst []Advertis
 	}
 	switch st := e.State(r.id).(type) {
 	case *advState:
-		if st.attrs != nil && st.adv.Has(slot) {
+		if st.attrs != nil && st.adv().Has(slot) {
 			dst = append(dst, Advertised{Attrs: st.attrs, Label: st.label})
 		}
 	case *pathsState:
 		for i := range st.slots {
 			s := &st.slots[i]
-			if s.st.attrs != nil && s.st.adv.Has(slot) {
+			if s.st.attrs != nil && s.st.adv().Has(slot) {
 				dst = append(dst, Advertised{Attrs: s.st.attrs, Label: s.st.label, PathID: s.id, Src: s.src, RxID: s.rx})
 			}
 		}

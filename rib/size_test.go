@@ -18,9 +18,10 @@ func TestValueSizes(t *testing.T) {
 	}{
 		{"Path", unsafe.Sizeof(Path{}), 24},
 		{"Entry", unsafe.Sizeof(Entry{}), 24},
-		{"DBEntry (key, position, Entry, state pointer)", unsafe.Sizeof(DBEntry{}), 64},
+		{"DBEntry (key, listener id, position, Entry, inline state, state pointer)", unsafe.Sizeof(DBEntry{}), 80},
 		{"Summary", unsafe.Sizeof(Summary{}), 48},
-		{"Attrs", unsafe.Sizeof(Attrs{}), 72}, // the 80-byte class
+		{"Attrs", unsafe.Sizeof(Attrs{}), 72},                                   // the 80-byte class
+		{"advState (one per prefix and RibOut)", unsafe.Sizeof(advState{}), 40}, // the 48-byte class
 	} {
 		if c.got != c.want {
 			t.Errorf("%s is %d bytes, want %d", c.name, c.got, c.want)
