@@ -146,3 +146,45 @@ func TestIndexNoAllocs(t *testing.T) {
 		t.Fatalf("lookup allocates %v times", n)
 	}
 }
+
+// TestEntryStates checks listener states against a model whichever slot holds them (the
+// inline one or the others'), for ids set and cleared in every order, and that states
+// beyond the inline one allocate nothing once only the inline one is left.
+func TestEntryStates(t *testing.T) {
+	ids := []ListenerID{0, 1, 2, 5, 40000} // 40000 does not fit the inline id
+	for order := range 64 {
+		e := &Entry[uint64, val]{key: 1, pos: -1}
+		model := map[ListenerID]any{}
+		r := uint64(order)*2654435761 + 1
+		for step := range 40 {
+			r = r*6364136223846793005 + 1442695040888963407
+			id := ids[int(r>>33)%len(ids)]
+			var v any
+			if (r>>20)%3 != 0 {
+				v = &val{v: step}
+				model[id] = v
+			} else {
+				delete(model, id)
+			}
+			e.SetState(id, v)
+			for _, q := range ids {
+				if got := e.State(q); got != model[q] {
+					t.Fatalf("order %d step %d: state of %d is %v, want %v", order, step, q, got, model[q])
+				}
+			}
+			if e.HasState() != (len(model) > 0) {
+				t.Fatalf("order %d step %d: HasState %v with %d states", order, step, e.HasState(), len(model))
+			}
+			if len(model) == 0 && e.more != nil {
+				t.Fatalf("order %d step %d: slots kept with no state", order, step)
+			}
+		}
+	}
+	e := &Entry[uint64, val]{key: 1, pos: -1}
+	if n := testing.AllocsPerRun(100, func() {
+		e.SetState(3, e)
+		e.SetState(3, nil)
+	}); n != 0 {
+		t.Fatalf("the inline state allocates %v times", n)
+	}
+}
