@@ -21,7 +21,8 @@ type Attrs struct {
 	// Summary is what best-path selection and export read without decoding Wire.
 	Summary
 
-	refs int32 // guarded by the owning shard's mutex
+	refs  int32 // guarded by the owning shard's mutex
+	shard uint8 // the owning shard's index, so Ref and Release do not hash the key again
 }
 
 // Summary is the part of an attribute set that best-path selection and export need
@@ -52,7 +53,7 @@ func (a *Attrs) WireLen() int { return len(a.key) - nhKeyLen }
 
 // Refs returns the current reference count (for tests and diagnostics).
 func (a *Attrs) Refs(t *AttrTable) int32 {
-	s := t.shardOf(a.key)
+	s := &t.shards[a.shard]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return a.refs
@@ -86,9 +87,8 @@ func NewAttrTable() *AttrTable {
 	return t
 }
 
-func (t *AttrTable) shardOf(key string) *attrShard {
-	return &t.shards[xxhash.Sum64String(key)%attrShards]
-}
+// shardIndex is the shard a key belongs to.
+func shardIndex(key []byte) uint8 { return uint8(xxhash.Sum64(key) % attrShards) }
 
 // InternKey builds the intern key of an attribute encoding and next hop into buf (reused by
 // the caller) and returns it.
@@ -115,11 +115,12 @@ func (t *AttrTable) Intern(key []byte, sum *Summary) *Attrs { return t.InternN(k
 // InternN is Intern taking n references at once: one per path about to carry the set (an
 // UPDATE's prefixes share one lookup).
 func (t *AttrTable) InternN(key []byte, sum *Summary, n int) *Attrs {
-	s := &t.shards[xxhash.Sum64(key)%attrShards]
+	si := shardIndex(key)
+	s := &t.shards[si]
 	s.mu.Lock()
 	a, ok := s.m[string(key)]
 	if !ok {
-		a = &Attrs{key: string(key), Summary: *sum}
+		a = &Attrs{key: string(key), Summary: *sum, shard: si}
 		s.m[a.key] = a
 	}
 	a.refs += int32(n)
@@ -129,7 +130,7 @@ func (t *AttrTable) InternN(key []byte, sum *Summary, n int) *Attrs {
 
 // Ref takes another reference to a, which the caller already holds a reference to.
 func (t *AttrTable) Ref(a *Attrs) {
-	s := t.shardOf(a.key)
+	s := &t.shards[a.shard]
 	s.mu.Lock()
 	a.refs++
 	s.mu.Unlock()
@@ -137,7 +138,7 @@ func (t *AttrTable) Ref(a *Attrs) {
 
 // Release drops one reference; the set is removed from the table with the last one.
 func (t *AttrTable) Release(a *Attrs) {
-	s := t.shardOf(a.key)
+	s := &t.shards[a.shard]
 	s.mu.Lock()
 	a.refs--
 	if a.refs <= 0 {
