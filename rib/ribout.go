@@ -354,19 +354,17 @@ func (r *RibOut) apply(pi int, st *advState, key Key, pathID uint32, out *Attrs,
 	adv := old.And(members)
 	force = force.And(targets)
 	var ann, wd PeerSet
-	u := st.pending.Load()
-	unlinked, sent := r.Queue.Unlink(u)
-	if unlinked {
+	if u, unlinked := r.Queue.UnlinkFor(st, st.pending.Load()); unlinked {
 		// The unsent update is replaced: the new one carries what it would still have
 		// sent to the members it has not reached yet.
-		if u.Attrs == out && u.Label == label {
-			ann = u.Announce.AndNot(sent).Or(targets.AndNot(adv)).Or(force).And(targets)
+		if u.attrs == out && u.label == label {
+			ann = u.announce.AndNot(u.sent).Or(targets.AndNot(adv)).Or(force).And(targets)
 		} else {
 			ann = targets
 		}
-		wd = u.Withdraw.AndNot(sent).Or(adv).AndNot(targets).And(members)
-		if u.Attrs != nil {
-			r.attrs.Release(u.Attrs)
+		wd = u.withdraw.AndNot(u.sent).Or(adv).AndNot(targets).And(members)
+		if u.attrs != nil {
+			r.attrs.Release(u.attrs)
 		}
 	} else {
 		if st.attrs == out && st.label == label {
@@ -398,11 +396,9 @@ func (r *RibOut) apply(pi int, st *advState, key Key, pathID uint32, out *Attrs,
 		r.countAdv(pi, old, now)
 	}
 	if !ann.Empty() || !wd.Empty() {
-		u := &Update{Key: key, PathID: pathID, Attrs: out, Label: label, Announce: ann, Withdraw: wd, owner: st}
 		if out != nil {
 			r.attrs.Ref(out)
 		}
-		st.pending.Store(u) // before Push: from then on the queue may free it and clear this
-		r.Queue.Push(u)
+		r.Queue.PushFor(st, key, pathID, out, label, ann, wd)
 	}
 }

@@ -24,11 +24,12 @@ type Update struct {
 	// (RFC 7313: proto.RefreshBoRR before a re-advertisement, proto.RefreshEoRR after it).
 	Refresh uint8
 
-	// owner is the state whose pending field points here (nil for markers and End-of-RIB):
-	// set before Push; the queue clears owner.pending when it frees the update.
-	owner *advState
-
 	// Guarded by the queue's mu.
+	//
+	// owner is the state whose pending field points here (nil for markers, End-of-RIB and
+	// updates pushed with Push): the queue clears owner.pending when it frees the update,
+	// and recycles updates that had an owner (see PushFor).
+	owner      *advState
 	prev, next *Update
 	marker     bool
 	queued     bool    // linked and live: not sent to every member yet, not replaced
@@ -62,7 +63,11 @@ type UpdateQueue struct {
 	blocked PeerSet             // parked members: their send buffer refused a batch
 	drains  [MaxMembers]uint32  // drain callbacks seen per slot
 	wake    func()              // called after a Push or a drain, outside mu
+	free    []*Update           // recycled updates for PushFor, at most freeMax
 }
+
+// freeMax bounds a queue's recycled updates: enough for a few send batches' worth.
+const freeMax = 1024
 
 // NewUpdateQueue returns an empty queue that gives freed updates' attribute references
 // back with release.
@@ -187,6 +192,75 @@ func (q *UpdateQueue) Unlink(u *Update) (ok bool, sent PeerSet) {
 	return true, u.sent
 }
 
+// PushFor queues an update of the unit whose state is st (attrs with one reference, which
+// the queue now owns) and makes it st's pending update. The update comes from the queue's
+// recycled ones when it has some: a prefix change then allocates nothing.
+func (q *UpdateQueue) PushFor(st *advState, key Key, pathID uint32, attrs *Attrs, label Label, ann, wd PeerSet) {
+	q.mu.Lock()
+	var u *Update
+	if n := len(q.free); n > 0 {
+		u = q.free[n-1]
+		q.free[n-1] = nil
+		q.free = q.free[:n-1]
+	} else {
+		u = new(Update)
+	}
+	u.Key, u.PathID, u.Attrs, u.Label, u.Announce, u.Withdraw = key, pathID, attrs, label, ann, wd
+	u.owner, u.queued = st, true
+	st.pending.Store(u)
+	q.linkAfterLocked(q.tail, u)
+	q.pending++
+	q.freeHeadLocked() // with no member at all, nobody needs it
+	w := q.wake
+	q.mu.Unlock()
+	if w != nil {
+		w()
+	}
+}
+
+// unsent is what a replaced update would still have sent: UnlinkFor's copy of it.
+type unsent struct {
+	attrs              *Attrs // the update's reference, now the caller's
+	label              Label
+	announce, withdraw PeerSet
+	sent               PeerSet // members it was sent to already
+}
+
+// UnlinkFor is Unlink for st's pending update u (which the queue may have freed, or freed
+// and recycled for another unit, since st read it: then ok is false). It returns a copy of
+// what u would still send, and recycles u unless a batch in flight ends at it.
+func (q *UpdateQueue) UnlinkFor(st *advState, u *Update) (x unsent, ok bool) {
+	if u == nil {
+		return x, false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !u.queued || u.owner != st {
+		return x, false
+	}
+	x = unsent{attrs: u.Attrs, label: u.Label, announce: u.Announce, withdraw: u.Withdraw, sent: u.sent}
+	u.queued = false
+	q.pending--
+	if u.pinned {
+		u.dead = true // a batch ends at it: Advance unlinks and recycles it
+	} else {
+		q.unlinkLocked(u)
+		q.recycleLocked(u)
+	}
+	return x, true
+}
+
+// recycleLocked keeps an unlinked update that had an owner for PushFor to reuse.
+func (q *UpdateQueue) recycleLocked(n *Update) {
+	if n.owner == nil {
+		return // pushed with Push: the pusher may still hold it
+	}
+	*n = Update{}
+	if len(q.free) < freeMax {
+		q.free = append(q.free, n)
+	}
+}
+
 // freeHeadLocked frees the nodes every member has passed.
 func (q *UpdateQueue) freeHeadLocked() {
 	for n := q.head; n != nil && !n.marker && !n.pinned; n = q.head {
@@ -197,16 +271,11 @@ func (q *UpdateQueue) freeHeadLocked() {
 			if n.Attrs != nil && q.release != nil {
 				q.release(n.Attrs)
 			}
-			n.forget()
+			if o := n.owner; o != nil {
+				o.pending.CompareAndSwap(n, nil) // unless the owner has moved on
+				q.recycleLocked(n)
+			}
 		}
-	}
-}
-
-// forget clears the owner's pointer to n, unless the owner has moved on to another update.
-func (n *Update) forget() {
-	if o := n.owner; o != nil {
-		o.pending.CompareAndSwap(n, nil)
-		n.owner = nil
 	}
 }
 
@@ -368,6 +437,7 @@ func (q *UpdateQueue) Advance(b *Batch, sent PeerSet) (retry bool) {
 	last.pinned = false
 	if last.dead {
 		q.unlinkLocked(last)
+		q.recycleLocked(last)
 	}
 	b.from, b.last = nil, nil
 	q.freeHeadLocked()
@@ -408,7 +478,9 @@ func (q *UpdateQueue) Clear() {
 			if n.Attrs != nil && q.release != nil {
 				q.release(n.Attrs)
 			}
-			n.forget()
+			if o := n.owner; o != nil {
+				o.pending.CompareAndSwap(n, nil)
+			}
 		}
 	}
 	q.pending = 0

@@ -268,24 +268,23 @@ func TestAdvStateSet(t *testing.T) {
 
 // TestQueueForgetsFreedUpdates checks that the queue clears a state's pending pointer when
 // it frees the update (sent to every member, or nobody to send it to), so a prefix's
-// state never keeps a sent update's memory, and leaves it alone once the state has moved
-// on to a newer update.
+// state never keeps a sent update's memory, and that a recycled update is never taken for
+// the pending update of the state that pushed it before.
 func TestQueueForgetsFreedUpdates(t *testing.T) {
 	q := NewUpdateQueue(nil)
-	var st advState
-	push := func() *Update {
-		u := &Update{Key: MakeKey(netip.MustParsePrefix("192.0.2.0/24"), proto.RD{}), Announce: PeerSet{1}, owner: &st}
-		st.pending.Store(u)
-		q.Push(u)
-		return u
+	var st, other advState
+	key := MakeKey(netip.MustParsePrefix("192.0.2.0/24"), proto.RD{})
+	push := func(s *advState) *Update {
+		q.PushFor(s, key, 0, nil, Label{}, PeerSet{}, PeerSet{1})
+		return s.pending.Load()
 	}
-	push() // no member: freed at once
+	push(&st) // no member: freed at once
 	if st.pending.Load() != nil {
 		t.Fatal("an update nobody needs is still the state's pending one")
 	}
 	q.Join(0)
-	u := push()
-	if st.pending.Load() != u {
+	u := push(&st)
+	if u == nil {
 		t.Fatal("a queued update is not the state's pending one")
 	}
 	var b Batch
@@ -296,21 +295,35 @@ func TestQueueForgetsFreedUpdates(t *testing.T) {
 	if st.pending.Load() != nil {
 		t.Fatal("the state still points at an update sent to every member")
 	}
-	// Replaced while queued: the old one's removal must not clear the new pointer.
-	old := push()
-	if ok, _ := q.Unlink(old); !ok {
-		t.Fatal("Unlink of a queued update failed")
+	// u was recycled: pushed again for another state, it is not st's to unlink.
+	if v := push(&other); v != u {
+		t.Fatalf("the freed update was not reused (%p, %p)", v, u)
 	}
-	nu := push()
+	if _, ok := q.UnlinkFor(&st, u); ok {
+		t.Fatal("a state unlinked an update recycled for another")
+	}
+	if x, ok := q.UnlinkFor(&other, u); !ok || x.withdraw != (PeerSet{1}) {
+		t.Fatalf("the owner could not unlink its update: %v %+v", ok, x)
+	}
+	// Replaced while a batch in flight ends at it: the old one is skipped and recycled
+	// at Advance, and its removal does not clear the new pointer.
+	old := push(&st)
 	if !q.Next(&b, 10) || len(b.Items) != 1 {
 		t.Fatalf("batch %+v", b.Items)
 	}
-	old.forget()
-	if st.pending.Load() != nu {
-		t.Fatal("forgetting a replaced update cleared its successor")
+	if _, ok := q.UnlinkFor(&st, old); !ok {
+		t.Fatal("UnlinkFor of a queued update failed")
+	}
+	nu := push(&st)
+	q.Advance(&b, b.Peers)
+	if st.pending.Load() != nu || q.Pending() != 1 {
+		t.Fatalf("after the in-flight batch: pending %p (want %p), %d queued", st.pending.Load(), nu, q.Pending())
+	}
+	if !q.Next(&b, 10) || len(b.Items) != 1 {
+		t.Fatalf("batch %+v", b.Items)
 	}
 	q.Advance(&b, b.Peers)
-	if st.pending.Load() != nil {
+	if st.pending.Load() != nil || q.Pending() != 0 {
 		t.Fatal("the successor is sent but still pending")
 	}
 }
