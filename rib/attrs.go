@@ -23,6 +23,10 @@ type Attrs struct {
 
 	refs  int32 // guarded by the owning shard's mutex
 	shard uint8 // the owning shard's index, so Ref and Release do not hash the key again
+	// tab is the table that interned the set: references are counted there whichever
+	// table's Ref or Release is called, so a set can be handed on unchanged (an export
+	// that rewrites nothing) without being interned again. nil: never interned.
+	tab *AttrTable
 }
 
 // Summary is the part of an attribute set that best-path selection and export need
@@ -53,6 +57,9 @@ func (a *Attrs) WireLen() int { return len(a.key) - nhKeyLen }
 
 // Refs returns the current reference count (for tests and diagnostics).
 func (a *Attrs) Refs(t *AttrTable) int32 {
+	if a.tab != nil {
+		t = a.tab
+	}
 	s := &t.shards[a.shard]
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -120,7 +127,7 @@ func (t *AttrTable) InternN(key []byte, sum *Summary, n int) *Attrs {
 	s.mu.Lock()
 	a, ok := s.m[string(key)]
 	if !ok {
-		a = &Attrs{key: string(key), Summary: *sum, shard: si}
+		a = &Attrs{key: string(key), Summary: *sum, shard: si, tab: t}
 		s.m[a.key] = a
 	}
 	a.refs += int32(n)
@@ -128,17 +135,25 @@ func (t *AttrTable) InternN(key []byte, sum *Summary, n int) *Attrs {
 	return a
 }
 
-// Ref takes another reference to a, which the caller already holds a reference to.
+// Ref takes another reference to a, which the caller already holds a reference to. The
+// reference is counted in the table that interned a (see Attrs.tab).
 func (t *AttrTable) Ref(a *Attrs) {
-	s := &t.shards[a.shard]
+	if a.tab == nil {
+		return // never interned: not counted
+	}
+	s := &a.tab.shards[a.shard]
 	s.mu.Lock()
 	a.refs++
 	s.mu.Unlock()
 }
 
-// Release drops one reference; the set is removed from the table with the last one.
+// Release drops one reference; the set is removed from the table that interned it with
+// the last one.
 func (t *AttrTable) Release(a *Attrs) {
-	s := &t.shards[a.shard]
+	if a.tab == nil {
+		return
+	}
+	s := &a.tab.shards[a.shard]
 	s.mu.Lock()
 	a.refs--
 	if a.refs <= 0 {

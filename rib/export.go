@@ -143,6 +143,10 @@ func (x *Exporter) Close() {
 // Export returns the attribute set the policy advertises for p, with one reference for
 // the caller, or nil when the set cannot be exported (it does not decode or re-encode).
 func (x *Exporter) Export(p *Path) *Attrs {
+	if x.unchanged(p) {
+		x.attrs.Ref(p.Attrs) // counted in the table that interned it
+		return p.Attrs
+	}
 	k := rewriteKey{in: p.Attrs, local: p.Src.Local, external: p.Src.EBGP, llgrStale: p.Flags&FlagLLGRStale != 0}
 	if x.pol.reflects(p.Src) {
 		k.reflect = true
@@ -164,6 +168,19 @@ func (x *Exporter) Export(p *Path) *Attrs {
 	x.cache[k] = out
 	x.attrs.Ref(out)
 	return out
+}
+
+// unchanged reports whether the policy exports p's attribute set exactly as received, so
+// the set itself is advertised: a route-server client's policy on a 4-octet session that
+// keeps unknown attributes, for a set with none of the internal attributes it removes
+// (LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST; RFC 7947 §2.2: nothing prepended, NEXT_HOP
+// and MED unchanged) on a path that is not long-lived stale. rewrite would decode and
+// re-encode the canonical encoding to the same bytes (TestExportUnchangedMatchesRewrite);
+// this saves the rewrite, the cache and a second copy of every set a route server sends.
+func (x *Exporter) unchanged(p *Path) bool {
+	pol, a := x.pol, p.Attrs
+	return pol.Role == RoleRSClient && pol.AS4 && !pol.StripUnknown && p.Flags&FlagLLGRStale == 0 &&
+		!a.HasLocalPref && !a.HasOriginatorID && a.ClusterLen == 0
 }
 
 // rewrite decodes the input set, applies the policy's rules and interns the result (one

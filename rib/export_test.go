@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/fanoutd/fanout/bench/mrtdata"
 	"github.com/fanoutd/fanout/proto"
 	"github.com/fanoutd/fanout/sched"
 )
@@ -273,4 +274,67 @@ func TestRibOutExportDiff(t *testing.T) {
 	if len(items) != 1 || items[0].HasAttrs || items[0].Withdraw != set(m1) {
 		t.Fatalf("items %+v, want a withdrawal to member %d", items, m1)
 	}
+}
+
+// TestExportUnchangedMatchesRewrite checks the route-server shortcut (Exporter.unchanged)
+// against the rewrite it skips, on every attribute set of real UPDATEs: where the shortcut
+// applies, rewriting gives the very same encoding and next hop; where it does not (a set
+// with LOCAL_PREF, say), the rewrite runs. The shortcut must apply to most real sets, or
+// it saves nothing.
+func TestExportUnchangedMatchesRewrite(t *testing.T) {
+	path, err := mrtdata.Path("updates", "updates.20070211.0141.routeviews-linx.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := mrtdata.ReadUpdates(path, 3000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := NewAttrTable()
+	pol := ExportPolicy{Family: proto.IPv4Unicast, Role: RoleRSClient, AS4: true}
+	x := NewExporter(&pol, NewAttrTable())
+	src := &Source{EBGP: true, RSClient: true}
+	same, rewritten := 0, 0
+	var u proto.Update
+	for _, m := range msgs {
+		opts := &proto.SessionOptions{AS4: m.AS4, EBGP: true}
+		if proto.DecodeUpdate(m.Msg[proto.HeaderLen:], opts, &u) != nil || len(u.NLRI) == 0 {
+			continue
+		}
+		a := &u.Attrs
+		for _, extra := range []bool{false, true} {
+			if extra { // the same set with a LOCAL_PREF: the shortcut must not apply
+				a.Present.Set(proto.AttrLocalPref)
+				a.LocalPref = 300
+			}
+			nh := a.NextHop
+			a.Present.Clear(proto.AttrNextHop)
+			in := inputSet(t, at, a, nh)
+			a.Present.Set(proto.AttrNextHop)
+			p := &Path{Src: src, Attrs: in}
+			out := x.Export(p)
+			want := x.rewrite(&rewriteKey{in: in, external: true})
+			if out == nil || want == nil {
+				t.Fatalf("set %x: not exported (%v, %v)", in.Wire(), out, want)
+			}
+			if out.Wire() != want.Wire() || out.NextHop != want.NextHop || out.Summary != want.Summary {
+				t.Fatalf("set %x: exported %x nh %v, the rewrite gives %x nh %v", in.Wire(), out.Wire(), out.NextHop, want.Wire(), want.NextHop)
+			}
+			if x.unchanged(p) {
+				same++
+				if out != in {
+					t.Fatal("the shortcut did not hand on the set itself")
+				}
+			} else {
+				rewritten++
+				if extra && decodeSet(t, out, true).Present.Has(proto.AttrLocalPref) {
+					t.Fatal("LOCAL_PREF sent to a route-server client")
+				}
+			}
+		}
+	}
+	if same < 1000 || rewritten < 1000 {
+		t.Fatalf("%d sets handed on, %d rewritten: the data should exercise both", same, rewritten)
+	}
+	t.Logf("%d sets handed on unchanged, %d rewritten", same, rewritten)
 }

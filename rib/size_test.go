@@ -20,7 +20,7 @@ func TestValueSizes(t *testing.T) {
 		{"Entry", unsafe.Sizeof(Entry{}), 24},
 		{"DBEntry (key, listener id, position, Entry, inline state, state pointer)", unsafe.Sizeof(DBEntry{}), 80},
 		{"Summary", unsafe.Sizeof(Summary{}), 48},
-		{"Attrs", unsafe.Sizeof(Attrs{}), 72},                                   // the 80-byte class
+		{"Attrs", unsafe.Sizeof(Attrs{}), 80},                                   // the 80-byte class
 		{"advState (one per prefix and RibOut)", unsafe.Sizeof(advState{}), 40}, // the 48-byte class
 	} {
 		if c.got != c.want {
