@@ -232,6 +232,7 @@ func (m *exportManager) run(c *sched.Ctx) sched.Result {
 			m.startWalk(c, op.r)
 		case opWalkDone:
 			op.r.wait.walking = false
+			op.r.ro.Queue.Kick() // its sender may be holding back for the walk (send.go)
 			m.schedule(op.r)
 		case opCleaned:
 			changed = m.clean(c, op.r) || changed

@@ -32,7 +32,7 @@ type RIBConfig struct {
 	RouterID   netip.Addr
 	ClusterID  netip.Addr // route-reflector cluster id (RFC 4456 §7); zero: RouterID
 	Partitions int        // 0: one per worker of the scheduler
-	QueueLen   int        // per partition input queue, in requests (0: db's default)
+	QueueLen   int        // per partition input queue, in requests (0: 1024)
 	Best       rib.BestOptions
 	// Pacing configures when the walks that send sessions their table start (pacing.go);
 	// Pacer, when set, replaces the default pacer.
@@ -71,6 +71,14 @@ func NewRIB(ctx context.Context, s *sched.Scheduler, log *zap.Logger, cfg RIBCon
 	}
 	if cfg.Partitions == 0 {
 		cfg.Partitions = s.Workers()
+	}
+	if cfg.QueueLen == 0 {
+		// Short partition queues keep the partitions close to each other in the stream of
+		// received UPDATEs: what one UPDATE makes reaches a RibOut's queue from every
+		// partition within about this many updates, where the queue groups it by
+		// attribute set (send.go's sendHold is above it). Readers block sooner, which is
+		// the back-pressure they are for.
+		cfg.QueueLen = 1024
 	}
 	r := &RIB{cfg: cfg, log: log, ctx: ctx, attrs: rib.NewAttrTable(), retained: map[uint32]*retainedSource{}}
 	for i, f := range ribFamilies {

@@ -20,6 +20,14 @@ import (
 const (
 	sendBatch   = 512 // updates per batch
 	sendBatches = 8   // batches per run before yielding
+	// sendHold is how many updates a RibOut's queue gathers before its sender goes on
+	// while routing is in progress (a partition has requests queued, or a sync walk is
+	// running): the updates one received UPDATE makes are exported by every partition at
+	// its own pace, and a walk visits prefixes in hash order, so sending each partition's
+	// share as it comes packs each attribute set's prefixes into as many messages as there
+	// are partitions. Routing settling, a marker (End-of-RIB) or a member catching up end
+	// the wait at once.
+	sendHold = 4096
 )
 
 // sendGroup is one scheduling group.
@@ -36,6 +44,7 @@ type sendGroup struct {
 	next    int // round robin over ribouts
 
 	batch     rib.Batch
+	held      []bool // per RibOut, this run: holding back (UpdateQueue.Hold)
 	audiences []audience
 	buf       []byte
 	nlri      []proto.NLRI
@@ -56,11 +65,21 @@ func (g *sendGroup) run(c *sched.Ctx) sched.Result {
 	if g.retired || len(g.ribouts) == 0 {
 		return sched.Done
 	}
+	g.held = g.held[:0]
+	for _, r := range g.ribouts {
+		r.ro.Queue.Rearm()
+		// Decided once per run, so what was gathered is then drained whole.
+		g.held = append(g.held, r.ro.Queue.Hold(sendHold, func() bool { return r.wait.walking || r.ro.Table().Busy() }))
+	}
 	for n := 0; n < sendBatches; {
 		progressed := false
 		for range len(g.ribouts) {
-			r := g.ribouts[g.next%len(g.ribouts)]
+			i := g.next % len(g.ribouts)
+			r := g.ribouts[i]
 			g.next++
+			if g.held[i] {
+				continue // woken when it has gathered enough or routing settles
+			}
 			if !r.ro.Queue.Next(&g.batch, sendBatch) {
 				continue
 			}

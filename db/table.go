@@ -41,6 +41,10 @@ type Config[K comparable, D any, R any] struct {
 	// key not in the table e is a fresh entry with zero Data; if Apply leaves it empty (and
 	// sets no state) it is discarded without notifying anyone, and Apply must not keep it.
 	Apply func(c *sched.Ctx, e *Entry[K, D], op R) bool
+	// Idle, when set, runs in a partition's task each time the partition has applied
+	// everything queued to it: consumers that wait for routing to settle (the RibOuts'
+	// senders) are woken by it. It must be quick and must not block.
+	Idle func()
 }
 
 // Table is a table split into partitions by key hash. Its owner (a rib table) creates it
@@ -55,6 +59,7 @@ type Table[K comparable, D any, R any] struct {
 	hash      func(K) uint64
 	empty     func(*D) bool
 	apply     func(*sched.Ctx, *Entry[K, D], R) bool
+	idle      func()
 	batch     int
 	walkSlice int
 	parts     []*partition[K, D, R]
@@ -111,7 +116,7 @@ func New[K comparable, D any, R any](s *sched.Scheduler, cfg Config[K, D, R]) (*
 	}
 	t := &Table[K, D, R]{
 		name: cfg.Name, s: s, hash: cfg.Hash, empty: cfg.Empty, apply: cfg.Apply,
-		batch: cfg.Batch, walkSlice: cfg.WalkSlice,
+		batch: cfg.Batch, walkSlice: cfg.WalkSlice, idle: cfg.Idle,
 	}
 	t.reg.init()
 	for i := range cfg.Partitions {
@@ -198,7 +203,20 @@ func (p *partition[K, D, R]) run(c *sched.Ctx) sched.Result {
 	if more {
 		return sched.Again
 	}
+	if p.t.idle != nil {
+		p.t.idle()
+	}
 	return sched.Done
+}
+
+// Busy reports whether some partition has requests queued that it has not applied yet.
+func (t *Table[K, D, R]) Busy() bool {
+	for _, p := range t.parts {
+		if p.in.len() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // continueSweep applies the sweep's op to up to budget entries and returns how many it

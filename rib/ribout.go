@@ -3,6 +3,7 @@ package rib
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 
 	"github.com/fanoutd/fanout/db"
@@ -122,6 +123,7 @@ func (r *RibOut) Register(c *sched.Ctx) error {
 	if r.Policy.AddPathSend > 0 {
 		r.table.allPaths++
 	}
+	r.table.outs = append(r.table.outs, r)
 	return nil
 }
 
@@ -133,6 +135,9 @@ func (r *RibOut) Unregister(c *sched.Ctx, done func(c *sched.Ctx)) error {
 	}
 	if r.Policy.AddPathSend > 0 {
 		r.table.allPaths--
+	}
+	if i := slices.Index(r.table.outs, r); i >= 0 {
+		r.table.outs = slices.Delete(r.table.outs, i, i+1)
 	}
 	return nil
 }

@@ -36,6 +36,7 @@ type Update struct {
 	pinned     bool    // the last node of a batch being sent: stays linked until Advance
 	dead       bool    // replaced while pinned: skipped, unlinked at Advance
 	sent       PeerSet // members it was sent to already (a parked member holds it back)
+	seq        uint64  // when it was queued (UpdateQueue.seq)
 }
 
 // UpdateQueue is a RibOut's queue of pending updates, in the order they were queued, with
@@ -45,6 +46,14 @@ type Update struct {
 // still queued, that is the newest state of each prefix it missed. Nodes behind every marker
 // are freed. The queue holds at most one update per prefix of the table (plus one marker per
 // member and one End-of-RIB per join), so it is bounded by the table, not by time.
+//
+// Updates pushed with PushFor are grouped by attribute set where nobody has seen the queue
+// yet: an update whose set was queued a moment ago by another partition (the prefixes of
+// one received UPDATE are spread over every partition) goes right after it instead of at
+// the tail, so the send task finds them together and packs them in one message. Order
+// between different prefixes carries no meaning in BGP; what must not move is anything a
+// member has passed, a batch has taken, or an End-of-RIB or refresh marker follows (see
+// frozen).
 //
 // It is the hand-off point between the partition tasks that export into it and the send
 // task of the RibOut's scheduling group that drains it, and the drain callbacks of the
@@ -64,7 +73,29 @@ type UpdateQueue struct {
 	drains  [MaxMembers]uint32  // drain callbacks seen per slot
 	wake    func()              // called after a Push or a drain, outside mu
 	free    []*Update           // recycled updates for PushFor, at most freeMax
+
+	// seq numbers queued nodes; frozen is the highest number that may sit before a marker,
+	// inside a batch or before a node pushed with Push: nodes numbered above it are in the
+	// tail nobody has seen, where PushFor may insert. lastOf is the last update queued for
+	// each attribute set (nil: withdrawals), valid while it is above frozen and still
+	// queued with that set.
+	seq    uint64
+	frozen uint64
+	lastOf map[*Attrs]*Update
+
+	// Waking the send task. armed: a wake was sent that the task has not taken up yet
+	// (Rearm), so further pushes need not wake it again. holdBelow: the task holds back
+	// while routing is in progress (Hold); a push wakes it only once that many updates
+	// are pending, or routing settling does (Kick). markers: updates pushed with Push
+	// (End-of-RIB, refresh markers) still queued; the task never holds back for those.
+	armed     bool
+	holdBelow int
+	markers   int
 }
+
+// lastOfMax bounds lastOf between the moments everything queued is frozen (when it is
+// emptied).
+const lastOfMax = 1 << 14
 
 // freeMax bounds a queue's recycled updates: enough for a few send batches' worth.
 const freeMax = 1024
@@ -80,7 +111,66 @@ func NewUpdateQueue(release func(*Attrs)) *UpdateQueue {
 func (q *UpdateQueue) SetWake(f func()) {
 	q.mu.Lock()
 	q.wake = f
+	q.armed, q.holdBelow = false, 0
 	q.mu.Unlock()
+}
+
+// Rearm is called by the send task as it starts draining the queue: pushes from then on
+// wake it again, and it no longer holds back.
+func (q *UpdateQueue) Rearm() {
+	q.mu.Lock()
+	q.armed, q.holdBelow = false, 0
+	q.mu.Unlock()
+}
+
+// Hold makes the send task hold back while routing is in progress (busy), so that what
+// the partitions export for one received UPDATE (spread over every partition) and what a
+// sync walk visits can be grouped by attribute set before it is packed: it is woken once
+// n updates are pending, routing settles (Kick) or a marker is pushed. It reports false,
+// holding nothing, when routing is not busy or there is something to send at once: n
+// updates pending already, a queued End-of-RIB or refresh marker, or a member catching
+// up from an older marker. busy is asked after the hold is in place, so routing settling
+// meanwhile (its Kick found no hold) is not missed.
+func (q *UpdateQueue) Hold(n int, busy func() bool) bool {
+	q.mu.Lock()
+	if q.pending >= n || q.markers > 0 || len(q.marks) > 1 {
+		q.mu.Unlock()
+		return false
+	}
+	q.holdBelow = n
+	q.mu.Unlock()
+	if busy() {
+		return true
+	}
+	q.mu.Lock()
+	q.holdBelow = 0
+	q.mu.Unlock()
+	return false
+}
+
+// Kick wakes a send task holding back (Hold): routing has settled.
+func (q *UpdateQueue) Kick() {
+	q.mu.Lock()
+	var w func()
+	if q.holdBelow > 0 {
+		q.holdBelow = 0
+		if !q.armed {
+			q.armed, w = true, q.wake
+		}
+	}
+	q.mu.Unlock()
+	if w != nil {
+		w()
+	}
+}
+
+// wakeLocked returns the wake-up to call after a push, if the send task needs one.
+func (q *UpdateQueue) wakeLocked() func() {
+	if q.armed || q.pending < q.holdBelow {
+		return nil
+	}
+	q.armed = true
+	return q.wake
 }
 
 // Pending returns the number of live updates queued.
@@ -127,6 +217,7 @@ func (q *UpdateQueue) Join(slot int) {
 	if slot < 0 || slot >= MaxMembers || q.at[slot] != nil {
 		return
 	}
+	q.frozen = q.seq // nothing queued now may move in front of the new member's marker
 	m := q.tail
 	if m == nil || !m.marker {
 		m = &Update{marker: true}
@@ -159,9 +250,13 @@ func (q *UpdateQueue) Leave(slot int) {
 func (q *UpdateQueue) Push(u *Update) {
 	q.mu.Lock()
 	u.queued, u.marker, u.pinned, u.dead = true, false, false, false
+	q.seq++
+	u.seq, q.frozen = q.seq, q.seq // an End-of-RIB or refresh marker: nothing moves in front of it
 	q.linkAfterLocked(q.tail, u)
 	q.pending++
+	q.markers++
 	q.freeHeadLocked() // with no member at all, nobody needs it
+	q.armed, q.holdBelow = true, 0
 	w := q.wake
 	q.mu.Unlock()
 	if w != nil {
@@ -184,6 +279,9 @@ func (q *UpdateQueue) Unlink(u *Update) (ok bool, sent PeerSet) {
 	}
 	u.queued = false
 	q.pending--
+	if u.owner == nil {
+		q.markers--
+	}
 	if u.pinned {
 		u.dead = true // a batch ends at it: Advance unlinks it
 	} else {
@@ -208,10 +306,22 @@ func (q *UpdateQueue) PushFor(st *advState, key Key, pathID uint32, attrs *Attrs
 	u.Key, u.PathID, u.Attrs, u.Label, u.Announce, u.Withdraw = key, pathID, attrs, label, ann, wd
 	u.owner, u.queued = st, true
 	st.pending.Store(u)
-	q.linkAfterLocked(q.tail, u)
+	q.seq++
+	u.seq = q.seq
+	at := q.tail
+	if prev := q.lastOf[attrs]; prev != nil && prev != u && prev.seq > q.frozen && prev.queued && !prev.dead && prev.Attrs == attrs {
+		at = prev
+	}
+	if q.lastOf == nil {
+		q.lastOf = make(map[*Attrs]*Update)
+	} else if len(q.lastOf) >= lastOfMax {
+		clear(q.lastOf) // keeps its buckets
+	}
+	q.lastOf[attrs] = u
+	q.linkAfterLocked(at, u)
 	q.pending++
 	q.freeHeadLocked() // with no member at all, nobody needs it
-	w := q.wake
+	w := q.wakeLocked()
 	q.mu.Unlock()
 	if w != nil {
 		w()
@@ -274,6 +384,8 @@ func (q *UpdateQueue) freeHeadLocked() {
 			if o := n.owner; o != nil {
 				o.pending.CompareAndSwap(n, nil) // unless the owner has moved on
 				q.recycleLocked(n)
+			} else {
+				q.markers--
 			}
 		}
 	}
@@ -348,6 +460,11 @@ func (q *UpdateQueue) Next(b *Batch, max int) bool {
 // b and returns the last node it passed (m when none).
 func (q *UpdateQueue) takeLocked(b *Batch, m *Update, max int) *Update {
 	last := m
+	defer func() {
+		if last != m {
+			q.freezeTakenLocked(m, last)
+		}
+	}()
 	for n := m.next; n != nil && !n.marker && len(b.Items) < max; n = n.next {
 		if n.dead || !n.queued {
 			last = n
@@ -367,6 +484,20 @@ func (q *UpdateQueue) takeLocked(b *Batch, m *Update, max int) *Update {
 		}
 	}
 	return last
+}
+
+// freezeTakenLocked raises frozen over the nodes after marker m up to last, which a batch
+// has taken, and forgets every set's last update once everything queued is frozen.
+func (q *UpdateQueue) freezeTakenLocked(m, last *Update) {
+	for n := m.next; n != nil; n = n.next {
+		q.frozen = max(q.frozen, n.seq)
+		if n == last {
+			break
+		}
+	}
+	if q.frozen == q.seq && len(q.lastOf) > 0 {
+		clear(q.lastOf)
+	}
 }
 
 // dropMarkerLocked unlinks marker m, which no member stands at any more.
@@ -452,6 +583,7 @@ func (q *UpdateQueue) Drained(slot int) {
 	q.mu.Lock()
 	q.drains[slot]++
 	q.blocked.Remove(slot)
+	q.armed = true
 	w := q.wake
 	q.mu.Unlock()
 	if w != nil {
@@ -483,7 +615,7 @@ func (q *UpdateQueue) Clear() {
 			}
 		}
 	}
-	q.pending = 0
+	q.pending, q.markers = 0, 0
 	q.marks = nil
 	q.at = [MaxMembers]*Update{}
 	q.blocked = PeerSet{}

@@ -327,3 +327,143 @@ func TestQueueForgetsFreedUpdates(t *testing.T) {
 		t.Fatal("the successor is sent but still pending")
 	}
 }
+
+// TestQueueGroupsBySet checks that PushFor puts an update next to the last queued update
+// of the same attribute set, but never in front of anything a batch has taken, a new
+// member's marker, or an End-of-RIB.
+func TestQueueGroupsBySet(t *testing.T) {
+	f := newQueueFixture()
+	q := f.q
+	q.Join(0)
+	a, b := mkAttrs(), mkAttrs()
+	states := make([]advState, 20)
+	push := func(k int, at *Attrs) {
+		q.PushFor(&states[k], MakeKey(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(k), 0}), 24), proto.RD{}), 0, at, Label{}, set(0), PeerSet{})
+	}
+	keys := func(max int) []int {
+		var bt Batch
+		if !q.Next(&bt, max) {
+			return nil
+		}
+		var ks []int
+		for _, it := range bt.Items {
+			if it.EndOfRIB {
+				ks = append(ks, -1)
+				continue
+			}
+			ks = append(ks, int(it.Key.Prefix().Addr().As4()[2]))
+		}
+		q.Advance(&bt, bt.Peers)
+		return ks
+	}
+	push(1, a)
+	push(2, b)
+	push(3, a)
+	push(4, nil) // withdrawals group too
+	push(5, b)
+	push(6, nil)
+	if got := keys(2); !equalInts(got, []int{1, 3}) {
+		t.Fatalf("first batch %v, want the set a together", got)
+	}
+	push(7, a) // a's last update is taken: to the tail
+	push(8, b) // b's is not: beside it
+	if got := keys(100); !equalInts(got, []int{2, 5, 8, 4, 6, 7}) {
+		t.Fatalf("second batch %v", got)
+	}
+	push(9, a)
+	q.Push(&Update{EndOfRIB: true, Announce: set(0)})
+	push(10, a) // after the End-of-RIB, not in front of it
+	q.Join(1)
+	push(11, a) // 10 is before member 1's marker: 11 goes after it, and 1 gets it
+	got := map[int][]int{}
+	for range 10 {
+		var bt Batch
+		if !q.Next(&bt, 100) {
+			break
+		}
+		for _, it := range bt.Items {
+			k := -1
+			if !it.EndOfRIB {
+				k = int(it.Key.Prefix().Addr().As4()[2])
+			}
+			bt.Peers.Each(func(m int) { got[m] = append(got[m], k) })
+		}
+		q.Advance(&bt, bt.Peers)
+	}
+	if !equalInts(got[0], []int{9, -1, 10, 11}) || !equalInts(got[1], []int{11}) {
+		t.Fatalf("member 0 got %v, member 1 got %v", got[0], got[1])
+	}
+}
+
+// TestQueueHoldAndWake checks when pushes wake the send task: once per run (Rearm), and
+// while it holds back for routing (Hold) only when enough is pending, routing settles
+// (Kick) or a marker is pushed; and that it never holds back for a marker or when routing
+// is not busy.
+func TestQueueHoldAndWake(t *testing.T) {
+	q := NewUpdateQueue(nil)
+	wakes := 0
+	q.SetWake(func() { wakes++ })
+	q.Join(0)
+	states := make([]advState, 40)
+	k := 0
+	push := func() {
+		k++
+		q.PushFor(&states[k], MakeKey(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(k), 0}), 24), proto.RD{}), 0, nil, Label{}, PeerSet{}, set(0))
+	}
+	expect := func(what string, want int) {
+		t.Helper()
+		if wakes != want {
+			t.Fatalf("%s: %d wakes, want %d", what, wakes, want)
+		}
+	}
+	busy := func() bool { return true }
+	push()
+	push()
+	expect("two pushes before the task ran", 1)
+	q.Rearm()
+	if q.Hold(3, func() bool { return false }) {
+		t.Fatal("held back with routing settled")
+	}
+	push()
+	expect("a push after the task ran", 2)
+	q.Rearm()
+	if q.Hold(3, busy) {
+		t.Fatal("held back with 3 pending already")
+	}
+	drain := func() {
+		var b Batch
+		for q.Next(&b, 100) {
+			q.Advance(&b, b.Peers)
+		}
+	}
+	drain()
+	q.Rearm()
+	if !q.Hold(3, busy) {
+		t.Fatal("not held back while routing is busy")
+	}
+	push()
+	push()
+	expect("held back, 2 of 3 pending", 2)
+	push()
+	expect("held back, 3 of 3 pending", 3)
+	drain()
+	q.Rearm()
+	if !q.Hold(3, busy) {
+		t.Fatal("not held back while routing is busy")
+	}
+	push()
+	q.Kick()
+	expect("routing settled", 4)
+	q.Kick()
+	expect("a second Kick", 4)
+	q.Rearm()
+	if !q.Hold(3, busy) {
+		t.Fatal("not held back while routing is busy")
+	}
+	q.Push(&Update{EndOfRIB: true, Announce: set(0)})
+	expect("an End-of-RIB while held back", 5)
+	q.Rearm()
+	if q.Hold(100, busy) {
+		t.Fatal("held back with an End-of-RIB queued")
+	}
+}

@@ -120,6 +120,9 @@ type Table struct {
 	allPaths int
 	// down: next hops marked unreachable (nexthop.go); its own synchronisation.
 	down nextHopsDown
+	// outs are the registered RibOuts, whose senders the partitions wake when they have
+	// applied everything queued (routingIdle). Written by tasks that exclude db.partition.
+	outs []*RibOut
 }
 
 // NewTable builds a table whose partitions run on s and whose paths intern in attrs.
@@ -132,6 +135,7 @@ func NewTable(s *sched.Scheduler, attrs *AttrTable, cfg TableConfig) (*Table, er
 		Hash:       Key.Hash,
 		Empty:      func(e *Entry) bool { return e.Empty() },
 		Apply:      t.apply,
+		Idle:       t.routingIdle,
 	})
 	if err != nil {
 		return nil, err
@@ -142,6 +146,18 @@ func NewTable(s *sched.Scheduler, attrs *AttrTable, cfg TableConfig) (*Table, er
 
 // Family returns the table's address family.
 func (t *Table) Family() proto.Family { return t.fam }
+
+// Busy reports whether routing is in progress: some partition has requests queued that it
+// has not applied yet. Safe from any goroutine.
+func (t *Table) Busy() bool { return t.db.Busy() }
+
+// routingIdle runs in a partition task that has applied everything queued to it: senders
+// holding back for routing to settle (UpdateQueue.Hold) go on.
+func (t *Table) routingIdle() {
+	for _, r := range t.outs {
+		r.Queue.Kick()
+	}
+}
 
 // Partitions returns the number of partitions.
 func (t *Table) Partitions() int { return t.db.Partitions() }
