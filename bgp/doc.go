@@ -18,7 +18,10 @@
 //     NOTIFICATION ahead of queued UPDATEs at a message boundary.
 //   - group.go and send.go are export: sessions join one RibOut per family (rib.RibOut), a
 //     bgp.membership task keeps membership and scheduling groups, a bgp.send task per group
-//     encodes each UPDATE once for all the members in sync. addpath.go: ADD-PATH send.
+//     encodes each UPDATE once for all the members in sync. While routing is busy the send
+//     task holds back until a RibOut's queue has gathered enough (sendHold), so what the
+//     partitions export for one received UPDATE is packed together. addpath.go: ADD-PATH
+//     send.
 //   - pacing.go decides when the table walks that sync a session (initial sync, ROUTE-
 //     REFRESH answers from refresh.go) start: one at a time per RibOut, a bounded number at
 //     once, each after a random delay; the walks are low-priority db.walk tasks, so liveness
