@@ -55,39 +55,54 @@ type RibOut struct {
 // advState is a RibOut's state on one entry: what it last queued for the prefix and which
 // members hold (or are about to be sent) it. Owned by the entry's partition tasks, except
 // pending, which the queue also clears. There is one per prefix the RibOut advertises, so
-// it is kept to 40 bytes (the 48-byte class): the advertised set's first word inline, the
-// other words only when a member in a slot from 64 up holds the prefix.
+// it is kept to 32 bytes (the 32-byte class): the advertised set's first word inline, the
+// other words and the label in an extension allocated only for a member in slot 64 or up
+// or a labelled (VPN) route.
 type advState struct {
 	attrs *Attrs // one reference; nil when nothing is advertised
 	// pending is the last update queued for the prefix while it is queued: the queue sets
 	// it to nil when it frees that update (UpdateQueue.freeHeadLocked), so nothing keeps a
 	// sent update's memory alive, and a replaced one is found without a lookup.
 	pending atomic.Pointer[Update]
-	adv0    uint64                      // members in slots 0-63 that hold attrs or will once the queue drains
-	advHi   *[len(PeerSet{}) - 1]uint64 // the same for slots 64 and up; nil when none
-	label   Label
+	adv0    uint64  // members in slots 0-63 that hold attrs or will once the queue drains
+	ext     *advExt // nil when no member from slot 64 up holds it and it has no label
+}
+
+// advExt is the rest of an advState, rarely needed.
+type advExt struct {
+	hi    [len(PeerSet{}) - 1]uint64 // members in slots 64 and up
+	label Label
 }
 
 // adv returns the members that hold attrs or will once the queue drains.
 func (st *advState) adv() PeerSet {
 	s := PeerSet{st.adv0}
-	if st.advHi != nil {
-		copy(s[1:], st.advHi[:])
+	if st.ext != nil {
+		copy(s[1:], st.ext.hi[:])
 	}
 	return s
 }
 
-// setAdv sets the members that hold attrs.
-func (st *advState) setAdv(s PeerSet) {
+// label returns the label advertised with attrs.
+func (st *advState) label() Label {
+	if st.ext == nil {
+		return Label{}
+	}
+	return st.ext.label
+}
+
+// set sets the members that hold attrs and the label.
+func (st *advState) set(s PeerSet, l Label) {
 	st.adv0 = s[0]
-	if [len(PeerSet{}) - 1]uint64(s[1:]) == [len(PeerSet{}) - 1]uint64{} {
-		st.advHi = nil
+	hi := [len(PeerSet{}) - 1]uint64(s[1:])
+	if hi == ([len(PeerSet{}) - 1]uint64{}) && l == (Label{}) {
+		st.ext = nil
 		return
 	}
-	if st.advHi == nil {
-		st.advHi = new([len(PeerSet{}) - 1]uint64)
+	if st.ext == nil {
+		st.ext = new(advExt)
 	}
-	copy(st.advHi[:], s[1:])
+	st.ext.hi, st.ext.label = hi, l
 }
 
 // NewRibOut builds the RibOut of pol on table t. Exported sets are interned in attrs
@@ -372,7 +387,7 @@ func (r *RibOut) apply(pi int, st *advState, key Key, pathID uint32, out *Attrs,
 			r.attrs.Release(u.attrs)
 		}
 	} else {
-		if st.attrs == out && st.label == label {
+		if st.attrs == out && st.label() == label {
 			ann = targets.AndNot(adv).Or(force)
 		} else {
 			ann = targets
@@ -391,13 +406,14 @@ func (r *RibOut) apply(pi int, st *advState, key Key, pathID uint32, out *Attrs,
 	} else if out != nil {
 		r.attrs.Release(out) // the state already holds one
 	}
-	st.label = label
 	var now PeerSet
 	if out != nil {
 		now = targets
 	}
+	if old != now || st.label() != label {
+		st.set(now, label)
+	}
 	if old != now {
-		st.setAdv(now)
 		r.countAdv(pi, old, now)
 	}
 	if !ann.Empty() || !wd.Empty() {

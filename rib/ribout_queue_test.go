@@ -247,21 +247,23 @@ func TestQueueReplaceInFlightAndLeave(t *testing.T) {
 	}
 }
 
-// TestAdvStateSet checks the advertised set's split storage: every slot reads back, and
-// the words past the first are allocated only for slots from 64 up.
+// TestAdvStateSet checks the advertised set's and label's split storage: every slot and
+// label reads back, and the extension is allocated only for slots from 64 up or a label.
 func TestAdvStateSet(t *testing.T) {
 	var st advState
-	for _, slots := range [][]int{{}, {0}, {63}, {64}, {0, MaxMembers - 1}, {5, 100, 300}, {1, 2}} {
-		var s PeerSet
-		for _, i := range slots {
-			s.Add(i)
-		}
-		st.setAdv(s)
-		if st.adv() != s {
-			t.Errorf("slots %v: read back %v", slots, st.adv())
-		}
-		if hi := s.AndNot(PeerSet{s[0]}); (st.advHi != nil) != !hi.Empty() {
-			t.Errorf("slots %v: high words allocated %v", slots, st.advHi != nil)
+	for _, l := range []Label{{}, MakeLabel(16)} {
+		for _, slots := range [][]int{{}, {0}, {63}, {64}, {0, MaxMembers - 1}, {5, 100, 300}, {1, 2}} {
+			var s PeerSet
+			for _, i := range slots {
+				s.Add(i)
+			}
+			st.set(s, l)
+			if st.adv() != s || st.label() != l {
+				t.Errorf("slots %v label %v: read back %v %v", slots, l, st.adv(), st.label())
+			}
+			if hi := s.AndNot(PeerSet{s[0]}); (st.ext != nil) != (!hi.Empty() || l.IsSet()) {
+				t.Errorf("slots %v label %v: extension allocated %v", slots, l, st.ext != nil)
+			}
 		}
 	}
 }

@@ -39,13 +39,13 @@ func (r *RibOut) AdvertisedTo(c *sched.Ctx, e *DBEntry, slot int, dst []Advertis
 	switch st := e.State(r.id).(type) {
 	case *advState:
 		if st.attrs != nil && st.adv().Has(slot) {
-			dst = append(dst, Advertised{Attrs: st.attrs, Label: st.label})
+			dst = append(dst, Advertised{Attrs: st.attrs, Label: st.label()})
 		}
 	case *pathsState:
 		for i := range st.slots {
 			s := &st.slots[i]
 			if s.st.attrs != nil && s.st.adv().Has(slot) {
-				dst = append(dst, Advertised{Attrs: s.st.attrs, Label: s.st.label, PathID: s.id, Src: s.src, RxID: s.rx})
+				dst = append(dst, Advertised{Attrs: s.st.attrs, Label: s.st.label(), PathID: s.id, Src: s.src, RxID: s.rx})
 			}
 		}
 	}

@@ -21,7 +21,7 @@ func TestValueSizes(t *testing.T) {
 		{"DBEntry (key, listener id, position, Entry, inline state, state pointer)", unsafe.Sizeof(DBEntry{}), 80},
 		{"Summary", unsafe.Sizeof(Summary{}), 48},
 		{"Attrs", unsafe.Sizeof(Attrs{}), 80},                                   // the 80-byte class
-		{"advState (one per prefix and RibOut)", unsafe.Sizeof(advState{}), 40}, // the 48-byte class
+		{"advState (one per prefix and RibOut)", unsafe.Sizeof(advState{}), 32}, // the 32-byte class
 	} {
 		if c.got != c.want {
 			t.Errorf("%s is %d bytes, want %d", c.name, c.got, c.want)
