@@ -15,62 +15,29 @@ type ListenerID int
 // detached entry that is never reused.
 type Entry[K comparable, D any] struct {
 	key K
-	// sid is the listener whose state is inline in s0 (when s0 is not nil). It sits in the
-	// padding after a key of odd size: the RIB's 26-byte key makes the entry 80 bytes.
+	// sid is the listener whose state s0 holds, or slotsMode when s0 holds the stateSlots
+	// of several listeners. It sits in the padding after a key of odd size.
 	sid int16
 	pos int32 // index in the partition's dense slice, -1 when not in the table
 	// Data is the owner's data for the key, written by Config.Apply.
 	Data D
-	// s0 is one listener's state, held inline: a table usually has one listener with state
-	// on most entries (one RibOut), which then costs no allocation beyond its own state.
-	s0   any
-	more *stateSlots // the other listeners' states; nil when none
+	// s0 is the listener state: one listener's, held inline (a table usually has one
+	// listener with state on most entries: one RibOut), or *stateSlots. nil: no state. The
+	// RIB's entry is 64 bytes with it.
+	s0 any
 }
 
-// stateSlots holds the states of listeners beyond the inline one.
+// slotsMode is Entry.sid when s0 holds a *stateSlots.
+const slotsMode = -1
+
+// stateSlots holds the states of an entry on which several listeners hold state.
 type stateSlots struct {
 	n int32 // non-nil slots in v
 	v []any // indexed by ListenerID
 }
 
-// Key returns the entry's key.
-func (e *Entry[K, D]) Key() K { return e.key }
-
-// State returns listener id's state on the entry, or nil.
-func (e *Entry[K, D]) State(id ListenerID) any {
-	if e.s0 != nil && ListenerID(e.sid) == id {
-		return e.s0
-	}
-	if s := e.more; s != nil && id >= 0 && int(id) < len(s.v) {
-		return s.v[id]
-	}
-	return nil
-}
-
-// SetState sets listener id's state on the entry; nil clears it. Listeners keep pointers
-// here (storing a pointer in an interface does not allocate). One state is held inline;
-// the others' slots grow only to the highest id holding state and are released when the
-// last of them is cleared.
-func (e *Entry[K, D]) SetState(id ListenerID, v any) {
-	if id < 0 {
-		return
-	}
-	if e.s0 != nil && ListenerID(e.sid) == id {
-		e.s0 = v
-		return
-	}
-	s := e.more
-	if v != nil && e.s0 == nil && id <= math.MaxInt16 && (s == nil || int(id) >= len(s.v) || s.v[id] == nil) {
-		e.sid, e.s0 = int16(id), v
-		return
-	}
-	if s == nil {
-		if v == nil {
-			return
-		}
-		s = &stateSlots{}
-		e.more = s
-	}
+// set sets slot id to v, growing v as needed (never for a nil v).
+func (s *stateSlots) set(id ListenerID, v any) {
 	if int(id) >= len(s.v) {
 		if v == nil {
 			return
@@ -86,13 +53,71 @@ func (e *Entry[K, D]) SetState(id ListenerID, v any) {
 		s.n--
 	}
 	s.v[id] = v
-	if s.n == 0 {
-		e.more = nil
+}
+
+// Key returns the entry's key.
+func (e *Entry[K, D]) Key() K { return e.key }
+
+// State returns listener id's state on the entry, or nil.
+func (e *Entry[K, D]) State(id ListenerID) any {
+	switch {
+	case e.s0 == nil:
+		return nil
+	case e.sid != slotsMode:
+		if ListenerID(e.sid) == id {
+			return e.s0
+		}
+		return nil
+	}
+	if s := e.s0.(*stateSlots); id >= 0 && int(id) < len(s.v) {
+		return s.v[id]
+	}
+	return nil
+}
+
+// SetState sets listener id's state on the entry; nil clears it. Listeners keep pointers
+// here (storing a pointer in an interface does not allocate). One listener's state is
+// held inline; a second one moves both into slots, which grow only to the highest id
+// holding state and are released with the last state.
+func (e *Entry[K, D]) SetState(id ListenerID, v any) {
+	if id < 0 {
+		return
+	}
+	switch {
+	case e.s0 == nil:
+		if v == nil {
+			return
+		}
+		if id <= math.MaxInt16 {
+			e.sid, e.s0 = int16(id), v
+			return
+		}
+		s := &stateSlots{}
+		s.set(id, v)
+		e.sid, e.s0 = slotsMode, s
+	case e.sid != slotsMode:
+		if ListenerID(e.sid) == id {
+			e.s0 = v
+			return
+		}
+		if v == nil {
+			return
+		}
+		s := &stateSlots{}
+		s.set(ListenerID(e.sid), e.s0)
+		s.set(id, v)
+		e.sid, e.s0 = slotsMode, s
+	default:
+		s := e.s0.(*stateSlots)
+		s.set(id, v)
+		if s.n == 0 {
+			e.s0 = nil
+		}
 	}
 }
 
 // HasState reports whether any listener holds state on the entry.
-func (e *Entry[K, D]) HasState() bool { return e.s0 != nil || e.more != nil }
+func (e *Entry[K, D]) HasState() bool { return e.s0 != nil }
 
 // InTable reports whether the entry is still in its table (false once deleted).
 func (e *Entry[K, D]) InTable() bool { return e.pos >= 0 }

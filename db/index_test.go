@@ -175,7 +175,7 @@ func TestEntryStates(t *testing.T) {
 			if e.HasState() != (len(model) > 0) {
 				t.Fatalf("order %d step %d: HasState %v with %d states", order, step, e.HasState(), len(model))
 			}
-			if len(model) == 0 && e.more != nil {
+			if len(model) == 0 && e.s0 != nil {
 				t.Fatalf("order %d step %d: slots kept with no state", order, step)
 			}
 		}

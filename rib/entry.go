@@ -1,5 +1,7 @@
 package rib
 
+import "unsafe"
+
 // Entry is every path known for one prefix in one table (the Adj-RIB-In of all peers for
 // that prefix, RFC 4271 §3.2), with the selected best path first.
 //
@@ -11,9 +13,29 @@ package rib
 //
 // Select keeps the best path at index 0: there is a best path exactly when paths[0] is
 // usable (selection picks an unusable path never, so when paths[0] is not usable none is).
-// That costs no field, and the entry stays 24 bytes.
+// That costs no field. The paths are held as a pointer and two 32-bit counts rather than a
+// slice header, so the entry is 16 bytes and a db entry with it 64 (one allocation class
+// below a slice's 80).
 type Entry struct {
-	paths []Path
+	p    *Path  // the first element of the paths' backing array; nil when there is none
+	n, c uint32 // paths held, and the backing array's capacity
+}
+
+// paths returns the paths as a slice over their backing array.
+func (e *Entry) paths() []Path {
+	if e.p == nil {
+		return nil
+	}
+	return unsafe.Slice(e.p, e.c)[:e.n]
+}
+
+// setPaths stores s (its backing array and length).
+func (e *Entry) setPaths(s []Path) {
+	if cap(s) == 0 {
+		e.p, e.n, e.c = nil, 0, 0
+		return
+	}
+	e.p, e.n, e.c = unsafe.SliceData(s), uint32(len(s)), uint32(cap(s))
 }
 
 // NewEntry returns an empty entry.
@@ -21,22 +43,23 @@ func NewEntry() *Entry { return &Entry{} }
 
 // Paths returns the entry's paths, the best one first (see Best); the slice is owned by the
 // entry and its order changes as paths come, go and win.
-func (e *Entry) Paths() []Path { return e.paths }
+func (e *Entry) Paths() []Path { return e.paths() }
 
 // Best returns the best path, or nil.
 func (e *Entry) Best() *Path {
-	if len(e.paths) == 0 || !e.paths[0].Usable() {
+	if e.n == 0 || !e.p.Usable() {
 		return nil
 	}
-	return &e.paths[0]
+	return e.p
 }
 
 // Empty reports whether the entry holds no path.
-func (e *Entry) Empty() bool { return len(e.paths) == 0 }
+func (e *Entry) Empty() bool { return e.n == 0 }
 
 func (e *Entry) find(src *Source, id uint32) int {
-	for i := range e.paths {
-		if e.paths[i].Src == src && e.paths[i].ID == id {
+	ps := e.paths()
+	for i := range ps {
+		if ps[i].Src == src && ps[i].ID == id {
 			return i
 		}
 	}
@@ -49,10 +72,10 @@ func (e *Entry) find(src *Source, id uint32) int {
 func (e *Entry) Upsert(p Path) (old *Attrs, changed bool) {
 	i := e.find(p.Src, p.ID)
 	if i < 0 {
-		e.paths = append(e.paths, p)
+		e.setPaths(append(e.paths(), p))
 		return nil, true
 	}
-	q := &e.paths[i]
+	q := &e.paths()[i]
 	if q.Attrs == p.Attrs && q.Label == p.Label && q.Flags == p.Flags {
 		return p.Attrs, false
 	}
@@ -81,8 +104,9 @@ func (e *Entry) RemoveSource(src *Source, release func(*Attrs)) int {
 // restart, RFC 4724 §4.2) and calls release for each one's attributes. It returns how many
 // were removed and how many of those were usable.
 func (e *Entry) RemoveStale(src *Source, release func(*Attrs)) (n, usable int) {
-	for i := range e.paths {
-		if p := &e.paths[i]; p.Src == src && p.Flags&FlagStale != 0 && p.Usable() {
+	ps := e.paths()
+	for i := range ps {
+		if p := &ps[i]; p.Src == src && p.Flags&FlagStale != 0 && p.Usable() {
 			usable++
 		}
 	}
@@ -93,8 +117,8 @@ func (e *Entry) RemoveStale(src *Source, release func(*Attrs)) (n, usable int) {
 // is marked FlagLLGRStale, or removed when drop says so (the NO_LLGR community). It returns
 // whether anything changed, how many paths were removed and how many of those were usable.
 func (e *Entry) LongLivedStale(src *Source, drop func(*Attrs) bool, release func(*Attrs)) (changed bool, n, usable int) {
-	for i := 0; i < len(e.paths); {
-		p := &e.paths[i]
+	for i := 0; i < int(e.n); {
+		p := &e.paths()[i]
 		if p.Src != src || p.Flags&FlagStale == 0 {
 			i++
 			continue
@@ -120,8 +144,8 @@ func (e *Entry) LongLivedStale(src *Source, drop func(*Attrs) bool, release func
 // removeFlagged deletes the paths of src that have every flag in mask.
 func (e *Entry) removeFlagged(src *Source, mask uint8, release func(*Attrs)) int {
 	n := 0
-	for i := 0; i < len(e.paths); {
-		if e.paths[i].Src == src && e.paths[i].Flags&mask == mask {
+	for i := 0; i < int(e.n); {
+		if p := &e.paths()[i]; p.Src == src && p.Flags&mask == mask {
 			release(e.removeAt(i))
 			n++
 			continue
@@ -134,10 +158,11 @@ func (e *Entry) removeFlagged(src *Source, mask uint8, release func(*Attrs)) int
 // UpdateFlags applies fn to every path of src and reports whether any flag changed.
 func (e *Entry) UpdateFlags(src *Source, fn func(uint8) uint8) bool {
 	changed := false
-	for i := range e.paths {
-		if e.paths[i].Src == src {
-			if f := fn(e.paths[i].Flags); f != e.paths[i].Flags {
-				e.paths[i].Flags = f
+	ps := e.paths()
+	for i := range ps {
+		if ps[i].Src == src {
+			if f := fn(ps[i].Flags); f != ps[i].Flags {
+				ps[i].Flags = f
 				changed = true
 			}
 		}
@@ -146,13 +171,15 @@ func (e *Entry) UpdateFlags(src *Source, fn func(uint8) uint8) bool {
 }
 
 func (e *Entry) removeAt(i int) *Attrs {
-	a := e.paths[i].Attrs
-	last := len(e.paths) - 1
-	e.paths[i] = e.paths[last]
-	e.paths[last] = Path{}
-	e.paths = e.paths[:last]
-	if len(e.paths) == 0 {
-		e.paths = nil // give the backing array back with the last path
+	ps := e.paths()
+	a := ps[i].Attrs
+	last := len(ps) - 1
+	ps[i] = ps[last]
+	ps[last] = Path{}
+	if last == 0 {
+		e.setPaths(nil) // give the backing array back with the last path
+	} else {
+		e.n = uint32(last)
 	}
 	return a
 }
@@ -170,8 +197,9 @@ func (e *Entry) Snapshot() Path {
 // Snapshot): a different path, or the same path with other attributes, label or flags.
 // Listeners are notified only then.
 func (e *Entry) Select(o *BestOptions, prev Path) (changed bool) {
-	if i := o.SelectBest(e.paths); i > 0 {
-		e.paths[0], e.paths[i] = e.paths[i], e.paths[0]
+	ps := e.paths()
+	if i := o.SelectBest(ps); i > 0 {
+		ps[0], ps[i] = ps[i], ps[0]
 	}
 	after := e.Best()
 	if after == nil {

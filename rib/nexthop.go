@@ -93,8 +93,8 @@ func applyNextHop(d *Entry, op *Op, slot int) bool {
 	nh := op.Path.Attrs.NextHop
 	down := op.Path.Flags&FlagNextHopUnreachable != 0
 	changed := false
-	for i := range d.paths {
-		p := &d.paths[i]
+	for i := range d.paths() {
+		p := &d.paths()[i]
 		if p.Attrs == nil || p.Attrs.NextHop != nh || (p.Flags&FlagNextHopUnreachable != 0) == down {
 			continue
 		}

@@ -17,8 +17,8 @@ func TestValueSizes(t *testing.T) {
 		got, want uintptr
 	}{
 		{"Path", unsafe.Sizeof(Path{}), 24},
-		{"Entry", unsafe.Sizeof(Entry{}), 24},
-		{"DBEntry (key, listener id, position, Entry, inline state, state pointer)", unsafe.Sizeof(DBEntry{}), 80},
+		{"Entry", unsafe.Sizeof(Entry{}), 16},
+		{"DBEntry (key, listener id, position, Entry, state)", unsafe.Sizeof(DBEntry{}), 64},
 		{"Summary", unsafe.Sizeof(Summary{}), 48},
 		{"Attrs", unsafe.Sizeof(Attrs{}), 80},                                   // the 80-byte class
 		{"advState (one per prefix and RibOut)", unsafe.Sizeof(advState{}), 32}, // the 32-byte class

@@ -231,7 +231,7 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 			op.Path.Flags |= FlagNextHopUnreachable
 		}
 		i := d.find(op.Path.Src, op.Path.ID)
-		wasUsable := i >= 0 && d.paths[i].Usable()
+		wasUsable := i >= 0 && d.paths()[i].Usable()
 		old, changed := d.Upsert(op.Path)
 		if !changed {
 			t.attrs.Release(op.Path.Attrs) // the identical stored path already holds a reference
@@ -258,7 +258,7 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 		if i < 0 {
 			return false
 		}
-		usable := d.paths[i].Usable()
+		usable := d.paths()[i].Usable()
 		t.attrs.Release(d.removeAt(i))
 		if cnt := op.Path.Src.Counters; cnt != nil {
 			acc := int64(0)
@@ -270,8 +270,8 @@ func (t *Table) apply(c *sched.Ctx, e *DBEntry, op Op) bool {
 	case OpDropSource:
 		src := op.Path.Src
 		usable := 0
-		for i := range d.paths {
-			if d.paths[i].Src == src && d.paths[i].Usable() {
+		for i := range d.paths() {
+			if d.paths()[i].Src == src && d.paths()[i].Usable() {
 				usable++
 			}
 		}
