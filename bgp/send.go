@@ -26,7 +26,7 @@ const (
 	// its own pace, and a walk visits prefixes in hash order, so sending each partition's
 	// share as it comes packs each attribute set's prefixes into as many messages as there
 	// are partitions. Routing settling, a marker (End-of-RIB) or a member catching up end
-	// the wait at once.
+	// the wait at once, and it never lasts over rib's maxHold (10 ms) of busy routing.
 	sendHold = 4096
 )
 

@@ -41,10 +41,11 @@ type Config[K comparable, D any, R any] struct {
 	// key not in the table e is a fresh entry with zero Data; if Apply leaves it empty (and
 	// sets no state) it is discarded without notifying anyone, and Apply must not keep it.
 	Apply func(c *sched.Ctx, e *Entry[K, D], op R) bool
-	// Idle, when set, runs in a partition's task each time the partition has applied
-	// everything queued to it: consumers that wait for routing to settle (the RibOuts'
-	// senders) are woken by it. It must be quick and must not block.
-	Idle func()
+	// Ran, when set, runs in a partition's task at the end of each of its runs, with idle
+	// set when the partition has applied everything queued to it: consumers that wait for
+	// routing to settle (the RibOuts' senders) are woken by it, and can bound their wait
+	// while it is busy. It must be quick and must not block.
+	Ran func(idle bool)
 }
 
 // Table is a table split into partitions by key hash. Its owner (a rib table) creates it
@@ -59,7 +60,7 @@ type Table[K comparable, D any, R any] struct {
 	hash      func(K) uint64
 	empty     func(*D) bool
 	apply     func(*sched.Ctx, *Entry[K, D], R) bool
-	idle      func()
+	ran       func(idle bool)
 	batch     int
 	walkSlice int
 	parts     []*partition[K, D, R]
@@ -116,7 +117,7 @@ func New[K comparable, D any, R any](s *sched.Scheduler, cfg Config[K, D, R]) (*
 	}
 	t := &Table[K, D, R]{
 		name: cfg.Name, s: s, hash: cfg.Hash, empty: cfg.Empty, apply: cfg.Apply,
-		batch: cfg.Batch, walkSlice: cfg.WalkSlice, idle: cfg.Idle,
+		batch: cfg.Batch, walkSlice: cfg.WalkSlice, ran: cfg.Ran,
 	}
 	t.reg.init()
 	for i := range cfg.Partitions {
@@ -176,8 +177,16 @@ func (t *Table[K, D, R]) EnqueueSweep(ctx context.Context, part int, op R) error
 }
 
 // run is the db.partition task body: apply one bounded batch from the queue, or continue a
-// sweep for a bounded number of entries.
+// sweep for a bounded number of entries, then tell Config.Ran.
 func (p *partition[K, D, R]) run(c *sched.Ctx) sched.Result {
+	res := p.runBatch(c)
+	if p.t.ran != nil {
+		p.t.ran(res == sched.Done)
+	}
+	return res
+}
+
+func (p *partition[K, D, R]) runBatch(c *sched.Ctx) sched.Result {
 	budget := p.t.batch
 	if p.sweep != nil {
 		budget -= p.continueSweep(c, budget)
@@ -202,9 +211,6 @@ func (p *partition[K, D, R]) run(c *sched.Ctx) sched.Result {
 	p.scratch = batch[:0]
 	if more {
 		return sched.Again
-	}
-	if p.t.idle != nil {
-		p.t.idle()
 	}
 	return sched.Done
 }

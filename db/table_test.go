@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -410,5 +411,40 @@ func TestEnqueueAfterSchedulerClose(t *testing.T) {
 	}
 	if err := tb.RequestWalk(0, nil); !errors.Is(err, ErrNoListener) {
 		t.Fatalf("RequestWalk = %v", err)
+	}
+}
+
+// TestRanAndBusy checks the hooks senders wait on: Busy while requests are queued, and
+// Ran after every partition run, idle once the partition has applied everything.
+func TestRanAndBusy(t *testing.T) {
+	s := newSched(t, 1)
+	var mu sync.Mutex
+	runs, idles := 0, 0
+	tb := newTable(t, s, Config[uint64, val, op]{Partitions: 2, Batch: 4, Ran: func(idle bool) {
+		mu.Lock()
+		runs++
+		if idle {
+			idles++
+		}
+		mu.Unlock()
+	}})
+	if tb.Busy() {
+		t.Fatal("busy with nothing queued")
+	}
+	var reqs []Request[uint64, op]
+	for k := uint64(0); k < 40; k += 2 { // 20 keys, all in partition 0
+		reqs = append(reqs, add(k, 1))
+	}
+	if _, err := tb.Enqueue(context.Background(), 0, reqs); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, s)
+	if tb.Busy() {
+		t.Fatal("busy after everything was applied")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if runs < 5 || idles != 1 {
+		t.Fatalf("%d runs (%d idle) for 20 requests in batches of 4: want at least 5, the last one idle", runs, idles)
 	}
 }

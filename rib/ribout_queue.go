@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Update is one node of a RibOut's update queue: a pending change of one prefix, an
@@ -91,7 +93,16 @@ type UpdateQueue struct {
 	armed     bool
 	holdBelow int
 	markers   int
+	heldAt    atomic.Int64 // monotonicNow when the hold began; 0 when not holding back
 }
+
+// maxHold bounds how long a send task holds back while routing stays busy.
+const maxHold = 10 * time.Millisecond
+
+// monotonicNow is a monotonic clock reading in nanoseconds (never 0).
+func monotonicNow() int64 { return int64(time.Since(clockBase)) + 1 }
+
+var clockBase = time.Now()
 
 // lastOfMax bounds lastOf between the moments everything queued is frozen (when it is
 // emptied).
@@ -116,6 +127,7 @@ func (q *UpdateQueue) SetWake(f func()) {
 	q.mu.Lock()
 	q.wake = f
 	q.armed, q.holdBelow = false, 0
+	q.heldAt.Store(0)
 	q.mu.Unlock()
 }
 
@@ -124,13 +136,15 @@ func (q *UpdateQueue) SetWake(f func()) {
 func (q *UpdateQueue) Rearm() {
 	q.mu.Lock()
 	q.armed, q.holdBelow = false, 0
+	q.heldAt.Store(0)
 	q.mu.Unlock()
 }
 
 // Hold makes the send task hold back while routing is in progress (busy), so that what
 // the partitions export for one received UPDATE (spread over every partition) and what a
 // sync walk visits can be grouped by attribute set before it is packed: it is woken once
-// n updates are pending, routing settles (Kick) or a marker is pushed. It reports false,
+// n updates are pending, routing settles (Kick), a marker is pushed, or routing has stayed
+// busy for maxHold (KickAfter, from the partitions' runs). It reports false,
 // holding nothing, when routing is not busy or there is something to send at once: n
 // updates pending already, a queued End-of-RIB or refresh marker, or a member catching
 // up from an older marker. busy is asked after the hold is in place, so routing settling
@@ -142,14 +156,24 @@ func (q *UpdateQueue) Hold(n int, busy func() bool) bool {
 		return false
 	}
 	q.holdBelow = n
+	q.heldAt.Store(monotonicNow())
 	q.mu.Unlock()
 	if busy() {
 		return true
 	}
 	q.mu.Lock()
 	q.holdBelow = 0
+	q.heldAt.Store(0)
 	q.mu.Unlock()
 	return false
+}
+
+// KickAfter is Kick for a send task that has held back for longer than d at now (a
+// monotonicNow reading); it costs one atomic load when there is nothing to do.
+func (q *UpdateQueue) KickAfter(now int64, d time.Duration) {
+	if h := q.heldAt.Load(); h != 0 && now-h >= int64(d) {
+		q.Kick()
+	}
 }
 
 // Kick wakes a send task holding back (Hold): routing has settled.
@@ -158,6 +182,7 @@ func (q *UpdateQueue) Kick() {
 	var w func()
 	if q.holdBelow > 0 {
 		q.holdBelow = 0
+		q.heldAt.Store(0)
 		if !q.armed {
 			q.armed, w = true, q.wake
 		}
@@ -261,6 +286,7 @@ func (q *UpdateQueue) Push(u *Update) {
 	q.markers++
 	q.freeHeadLocked() // with no member at all, nobody needs it
 	q.armed, q.holdBelow = true, 0
+	q.heldAt.Store(0)
 	w := q.wake
 	q.mu.Unlock()
 	if w != nil {

@@ -3,6 +3,7 @@ package rib
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/fanoutd/fanout/proto"
 )
@@ -454,16 +455,24 @@ func TestQueueHoldAndWake(t *testing.T) {
 		t.Fatal("not held back while routing is busy")
 	}
 	push()
+	q.KickAfter(monotonicNow(), time.Hour)
+	expect("held back for less than the bound", 3)
+	q.KickAfter(monotonicNow()+int64(maxHold), maxHold)
+	expect("held back for the bound", 4)
+	q.Rearm()
+	if !q.Hold(3, busy) {
+		t.Fatal("not held back while routing is busy")
+	}
 	q.Kick()
-	expect("routing settled", 4)
+	expect("routing settled", 5)
 	q.Kick()
-	expect("a second Kick", 4)
+	expect("a second Kick", 5)
 	q.Rearm()
 	if !q.Hold(3, busy) {
 		t.Fatal("not held back while routing is busy")
 	}
 	q.Push(&Update{EndOfRIB: true, Announce: set(0)})
-	expect("an End-of-RIB while held back", 5)
+	expect("an End-of-RIB while held back", 6)
 	q.Rearm()
 	if q.Hold(100, busy) {
 		t.Fatal("held back with an End-of-RIB queued")

@@ -121,7 +121,7 @@ type Table struct {
 	// down: next hops marked unreachable (nexthop.go); its own synchronisation.
 	down nextHopsDown
 	// outs are the registered RibOuts, whose senders the partitions wake when they have
-	// applied everything queued (routingIdle). Written by tasks that exclude db.partition.
+	// applied everything queued (routingRan). Written by tasks that exclude db.partition.
 	outs []*RibOut
 }
 
@@ -135,7 +135,7 @@ func NewTable(s *sched.Scheduler, attrs *AttrTable, cfg TableConfig) (*Table, er
 		Hash:       Key.Hash,
 		Empty:      func(e *Entry) bool { return e.Empty() },
 		Apply:      t.apply,
-		Idle:       t.routingIdle,
+		Ran:        t.routingRan,
 	})
 	if err != nil {
 		return nil, err
@@ -151,11 +151,21 @@ func (t *Table) Family() proto.Family { return t.fam }
 // has not applied yet. Safe from any goroutine.
 func (t *Table) Busy() bool { return t.db.Busy() }
 
-// routingIdle runs in a partition task that has applied everything queued to it: senders
-// holding back for routing to settle (UpdateQueue.Hold) go on.
-func (t *Table) routingIdle() {
+// routingRan runs in a partition task at the end of each run: senders holding back for
+// routing to settle (UpdateQueue.Hold) go on when the partition is idle, or when they have
+// held back for maxHold, so a long load elsewhere never delays what is already queued by
+// more than that.
+func (t *Table) routingRan(idle bool) {
+	if len(t.outs) == 0 {
+		return
+	}
+	now := monotonicNow()
 	for _, r := range t.outs {
-		r.Queue.Kick()
+		if idle {
+			r.Queue.Kick()
+		} else {
+			r.Queue.KickAfter(now, maxHold)
+		}
 	}
 }
 
