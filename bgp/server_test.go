@@ -407,9 +407,11 @@ func TestAdminAndDelete(t *testing.T) {
 		st, _ := b.Peer(addr("127.1.5.1"))
 		return st.LastError != nil && st.LastError.Shutdown == "maintenance"
 	})
-	if st, _ := a.Peer(pb); !st.AdminDown || st.State != Idle {
-		t.Errorf("disabled peer: %+v", st)
-	}
+	// a sends the NOTIFICATION before its own FSM reaches Idle: b may hear it first.
+	eventually(t, "the disabled peer idle and admin-down", func() bool {
+		st, _ := a.Peer(pb)
+		return st.AdminDown && st.State == Idle
+	})
 	if err := a.EnablePeer(pb); err != nil {
 		t.Fatal(err)
 	}
