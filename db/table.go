@@ -41,10 +41,11 @@ type Config[K comparable, D any, R any] struct {
 	// key not in the table e is a fresh entry with zero Data; if Apply leaves it empty (and
 	// sets no state) it is discarded without notifying anyone, and Apply must not keep it.
 	Apply func(c *sched.Ctx, e *Entry[K, D], op R) bool
-	// Ran, when set, runs in a partition's task at the end of each of its runs, with idle
-	// set when the partition has applied everything queued to it: consumers that wait for
-	// routing to settle (the RibOuts' senders) are woken by it, and can bound their wait
-	// while it is busy. It must be quick and must not block.
+	// Ran, when set, runs in a partition's task at the end of each of its runs and each
+	// slice of a walk, with idle set when the partition has applied everything queued to
+	// it: consumers that wait for routing to settle (the RibOuts' senders) are woken by it,
+	// and can bound their wait while routing or a walk keeps it busy. It must be quick and
+	// must not block.
 	Ran func(idle bool)
 }
 

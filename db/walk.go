@@ -151,6 +151,9 @@ func (w *walk[K, D, R]) slice(c *sched.Ctx, pi int) sched.Result {
 		p.deleteIfUnused(e)
 	}
 	w.cursor[pi] = cur
+	if t.ran != nil {
+		t.ran(false) // a walk slice is a run of the partition that does not make it idle
+	}
 	if cur > 0 {
 		return sched.Again
 	}
