@@ -13,7 +13,7 @@ import (
 //
 // A pending update is built by a partition task and never changed after Push, except for
 // its queue links, which the queue's mutex guards. The queue holds at most one pending
-// update per prefix: the partition replaces an unsent one (Unlink, then Push a merged one).
+// update per prefix: the partition replaces an unsent one (UnlinkFor, then PushFor a merged one).
 type Update struct {
 	Key      Key
 	PathID   uint32 // the ADD-PATH path identifier sent (RFC 7911); 0 without ADD-PATH send
@@ -294,32 +294,6 @@ func (q *UpdateQueue) Push(u *Update) {
 	}
 }
 
-// Unlink takes u out of the queue if it is still there (not yet sent to every member) and
-// reports whether it was, and to which members it was sent already: then the caller owns
-// u.Attrs' reference again and must merge what u would still have sent into its
-// replacement.
-func (q *UpdateQueue) Unlink(u *Update) (ok bool, sent PeerSet) {
-	if u == nil {
-		return false, sent
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if !u.queued {
-		return false, sent
-	}
-	u.queued = false
-	q.pending--
-	if u.owner == nil {
-		q.markers--
-	}
-	if u.pinned {
-		u.dead = true // a batch ends at it: Advance unlinks it
-	} else {
-		q.unlinkLocked(u)
-	}
-	return true, u.sent
-}
-
 // PushFor queues an update of the unit whose state is st (attrs with one reference, which
 // the queue now owns) and makes it st's pending update. The update comes from the queue's
 // recycled ones when it has some: a prefix change then allocates nothing.
@@ -366,9 +340,11 @@ type unsent struct {
 	sent               PeerSet // members it was sent to already
 }
 
-// UnlinkFor is Unlink for st's pending update u (which the queue may have freed, or freed
-// and recycled for another unit, since st read it: then ok is false). It returns a copy of
-// what u would still send, and recycles u unless a batch in flight ends at it.
+// UnlinkFor takes st's pending update u out of the queue if it is still there (not yet
+// sent to every member, not freed, not recycled for another unit since st read it) and
+// reports whether it was. It returns a copy of what u would still send, whose attribute
+// reference is the caller's again, and recycles u unless a batch in flight ends at it.
+// (An update pushed with Push has no state: st is nil.)
 func (q *UpdateQueue) UnlinkFor(st *advState, u *Update) (x unsent, ok bool) {
 	if u == nil {
 		return x, false
@@ -381,6 +357,9 @@ func (q *UpdateQueue) UnlinkFor(st *advState, u *Update) (x unsent, ok bool) {
 	x = unsent{attrs: u.Attrs, label: u.Label, announce: u.Announce, withdraw: u.Withdraw, sent: u.sent}
 	u.queued = false
 	q.pending--
+	if u.owner == nil {
+		q.markers--
+	}
 	if u.pinned {
 		u.dead = true // a batch ends at it: Advance unlinks and recycles it
 	} else {

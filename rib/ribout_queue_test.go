@@ -147,8 +147,8 @@ func TestQueueParkedCatchesUpWithNewestOnly(t *testing.T) {
 		t.Fatalf("parked %v pending %d", q.Parked(), q.Pending())
 	}
 	// Prefix 1 changes again: the queued update is replaced; 0 had it already.
-	ok, sent := q.Unlink(u1)
-	if !ok || sent != set(0) {
+	x, ok := q.UnlinkFor(nil, u1)
+	if sent := x.sent; !ok || sent != set(0) {
 		t.Fatalf("unlink %v sent %v", ok, sent)
 	}
 	q.Push(upd(1, newer, set(0, 1)))
@@ -225,7 +225,7 @@ func TestQueueReplaceInFlightAndLeave(t *testing.T) {
 	q.Push(u)
 	var b Batch
 	q.Next(&b, 10)
-	if ok, _ := q.Unlink(u); !ok {
+	if _, ok := q.UnlinkFor(nil, u); !ok {
 		t.Fatal("in-flight update not unlinked")
 	}
 	q.Push(upd(1, a, set(0, 1)))
